@@ -1,0 +1,1 @@
+"""dataset.h5 read/write/validate/split (being implemented)."""

@@ -1,1 +1,552 @@
-"""ACSF descriptors and their derivatives (being implemented; see the issue for the contract)."""
+"""ACSF descriptors (Behler, J. Chem. Phys. 134, 074106 (2011)) and their derivatives dG/dr, dG/dε.
+
+Functions (R in Å, η in Å⁻², R_s in Å, every G dimensionless), Behler 2011 Eqs. 1, 6, 8, 9:
+    f_c(R)  = ½[cos(πR/R_c) + 1] for R ≤ R_c, else 0                               (cutoff_cosine)
+    G2_i    = Σ_{j≠i} exp(−η (R_ij − R_s)²) f_c(R_ij)        one value per element of j;
+              (η, R_s) = (0, 0) is G1 = Σ_j f_c(R_ij)
+    G4_i    = 2^(1−ζ) Σ_{j≠i} Σ_{k>j, k≠i} (1 + λ cos θ_ijk)^ζ exp(−η (R_ij² + R_ik² + R_jk²))
+              · f_c(R_ij) f_c(R_ik) f_c(R_jk)                  one value per unordered element pair {j, k}
+    G5_i    = as G4 without R_jk² in the exponential and without f_c(R_jk).
+
+Pair counting. "k > j" counts each unordered pair {j, k} of distinct neighbours of i once; periodic
+images are distinct neighbours (an atom and its own images can form a triplet). Behler 2011 writes
+Σ_{j≠i} Σ_{k≠i,j}, the ordered sum: that literal sum is exactly 2× our G4/G5. n2p2 and DScribe count
+each pair once, as we do (DScribe's ``k < j`` loop with 2·(½(1 + λ cos θ))^ζ = 2^(1−ζ)(1 + λ cos θ)^ζ).
+Note that DScribe also always emits a G1 per element and orders element pairs (0,0),(1,0),(1,1),(2,0)…,
+so for three or more elements its columns are a permutation of ours.
+
+AtomDNN conventions (the paper's code; each marked ``# AtomDNN convention:`` at its line):
+  1. (1 + λ cos θ) is clipped at 0, and where the base is exactly 0 the term and its derivative are 0.
+     We evaluate the base as B = 1 + λ cos θ = ½|û_ij + λ û_ik|², which is ≥ 0 by construction and
+     exactly 0 for exactly collinear triplets (an atom with its images at ±a or a, 2a), where the
+     textbook dot-product formula returns ±1e-16 at random. For ζ ≥ ½ a zero derivative at B = 0 is
+     the true one-sided limit; for ζ < ½ (e.g. the paper's ζ = 0.08) B^ζ ~ φ^(2ζ) has a cusp at
+     collinearity (φ = angle from collinear) and its derivative, ~ φ^(2ζ−1), grows without bound as
+     φ → 0. The code stays finite for every ζ > 0 (it divides by √B, never by B, see below), but
+     ζ < 1 features of nearly collinear triplets are ill-conditioned: a 1e-16 change of geometry
+     can change them by ~1e-32ζ relative (0.3 % for ζ = 0.08).
+  2. The paper's MoTe2 set uses no R_s shift (R_s = 0); R_s is supported and honoured here.
+
+Feature order (``ACSFSpec.n_features`` and ``feature_labels()`` follow it):
+    [G2: for element e in spec.elements: for (η, R_s) in spec.radial]
+    [G4: for pair (a, b), a ≤ b, row-major (0,0),(0,1),…,(0,n−1),(1,1),…: for (η, ζ, λ) in spec.angular]
+    [G5: same pairs: for (η, ζ, λ) in spec.angular_g5]
+
+Derivatives (chain rule in the kernel's symbols). Pair vector r_n = r_j − r_i + S·cell of centre i,
+R_n = |r_n|, û_n = r_n / R_n. Each term is a function of pair vectors; its gradient wrt pair vector
+r_n, pg_n (= ``pg_ngc[n]``), is accumulated per centre, then
+    ∂G_i/∂r_j += pg_n for every pair n with neighbour j (all images of j),  ∂G_i/∂r_i −= pg_n,
+    ∂G_i/∂ε_ab += pg_n^a r_n^b  (r → (I+ε) r maps every pair vector r_n to (I+ε) r_n).
+Radial term t = exp(−η(R−R_s)²) f_c(R):  pg_n = [radial_gaussian_d f_c + radial_gaussian f_c'] û_n.
+Triplet (j = pair n, k = pair m, r_jk = r_ik − r_ij), B = 1 + λ cos θ, cos θ = û_ij·û_ik,
+    ∂cosθ/∂r_ij = (û_ik − cosθ û_ij)/R_ij,   ∂cosθ/∂r_ik = (û_ij − cosθ û_ik)/R_ik,
+    t = A F with A = 2^(1−ζ) exp(ζ ln B − η S), S = R_ij² + R_ik² + R_jk², F = f_c(R_ij) f_c(R_ik) f_c(R_jk),
+    g_ij = (ζ λ A F / h)(∂cosθ/∂r_ij / h) + A(∂F/∂R_ij − 2η R_ij F) û_ij,      h = √B,
+    g_ik = (ζ λ A F / h)(∂cosθ/∂r_ik / h) + A(∂F/∂R_ik − 2η R_ik F) û_ik,
+    g_jk = A(∂F/∂R_jk − 2η R_jk F) û_jk,
+    pg_n += g_ij − g_jk,   pg_m += g_ik + g_jk      (since r_jk = r_m − r_n).
+|∂cosθ/∂r| ≤ √(2B)/R near collinearity, so (∂cosθ/∂r)/h stays bounded and A/h ≤ 2h^(2ζ−1) ≤ 2/h is
+finite for every B > 0 representable in float64: no 0/0, no overflow. G5 drops R_jk² and f_c(R_jk).
+Sums over periodic images make ∂G_i/∂r_i = −Σ_{j≠i} ∂G_i/∂r_j (translation invariance) exact by
+construction; rotation invariance makes Σ_j ∂G_i/∂ε symmetric (tested, not imposed).
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numba import njit, prange
+
+from .elements import atomic_number, chemical_symbol
+from .errors import DataError, SpecError
+
+
+# ---------------------------------------------------------------- scalar functions (value, derivative)
+@njit(cache=True)
+def cutoff_cosine(R, rc):
+    """Behler 2011 Eq. 1: f_c(R) = ½[cos(πR/R_c) + 1] for R ≤ R_c, else 0. R, rc in Å; f_c dimensionless."""
+    if R > rc:
+        return 0.0
+    return 0.5 * (math.cos(math.pi * R / rc) + 1.0)
+
+
+@njit(cache=True)
+def cutoff_cosine_d(R, rc):
+    """d f_c / dR = −(π / 2R_c) sin(πR/R_c) for R ≤ R_c, else 0; Å⁻¹."""
+    if R > rc:
+        return 0.0
+    return -0.5 * math.pi / rc * math.sin(math.pi * R / rc)
+
+
+@njit(cache=True)
+def radial_gaussian(R, eta, rs):
+    """Gaussian of G2 (Behler 2011 Eq. 6): exp(−η (R − R_s)²); R, R_s in Å, η in Å⁻²; dimensionless."""
+    return math.exp(-eta * (R - rs) ** 2)
+
+
+@njit(cache=True)
+def radial_gaussian_d(R, eta, rs):
+    """d/dR exp(−η (R − R_s)²) = −2η (R − R_s) exp(−η (R − R_s)²); Å⁻¹."""
+    return -2.0 * eta * (R - rs) * math.exp(-eta * (R - rs) ** 2)
+
+
+# ---------------------------------------------------------------- descriptor specification
+def _fmt(x):
+    return f"{x:g}"
+
+
+@dataclass(frozen=True)
+class ACSFSpec:
+    """Which ACSFs to compute: elements (their order = species index), R_c and the parameter lists.
+
+    elements   : tuple of atomic numbers (symbols are accepted and normalised to Z)
+    rc         : cutoff radius R_c, Å
+    radial     : ((η Å⁻², R_s Å), ...) of G2; (0, 0) is G1
+    angular    : ((η Å⁻², ζ, λ = ±1), ...) of G4
+    angular_g5 : ((η Å⁻², ζ, λ = ±1), ...) of G5
+    """
+
+    elements: tuple
+    rc: float
+    radial: tuple
+    angular: tuple = ()
+    angular_g5: tuple = ()
+
+    def __post_init__(self):
+        els = self.elements
+        if isinstance(els, (str, int, np.integer)):
+            els = (els,)
+        try:
+            zs = tuple(atomic_number(e) for e in els)
+        except (DataError, TypeError, ValueError) as err:
+            raise SpecError(f"ACSFSpec.elements: {err}") from None
+        if not zs:
+            raise SpecError("ACSFSpec.elements: at least one element is required")
+        dup = sorted({z for z in zs if zs.count(z) > 1})
+        if dup:
+            raise SpecError(f"ACSFSpec.elements: repeated element(s) {[chemical_symbol(z) for z in dup]}")
+        object.__setattr__(self, "elements", zs)
+        rc = float(self.rc)
+        if not (math.isfinite(rc) and rc > 0):
+            raise SpecError(f"ACSFSpec.rc: cutoff must be a finite number > 0 Å, got {self.rc!r}")
+        object.__setattr__(self, "rc", rc)
+        object.__setattr__(self, "radial", self._params("radial", self.radial, ("eta", "Rs")))
+        object.__setattr__(self, "angular", self._params("angular", self.angular, ("eta", "zeta", "lambda")))
+        object.__setattr__(self, "angular_g5",
+                           self._params("angular_g5", self.angular_g5, ("eta", "zeta", "lambda")))
+        if self.n_features == 0:
+            raise SpecError("ACSFSpec: no functions (radial, angular and angular_g5 are all empty)")
+
+    @staticmethod
+    def _params(field, rows, names):
+        out = []
+        for k, row in enumerate(rows):
+            try:
+                row = tuple(float(x) for x in row)
+            except (TypeError, ValueError):
+                raise SpecError(f"ACSFSpec.{field}[{k}]: expected numbers {names}, got {row!r}") from None
+            if len(row) != len(names):
+                raise SpecError(f"ACSFSpec.{field}[{k}]: expected {len(names)} numbers {names}, got {row!r}")
+            p = dict(zip(names, row))
+            if not all(math.isfinite(x) for x in row):
+                raise SpecError(f"ACSFSpec.{field}[{k}]: non-finite value in {p}")
+            if p["eta"] < 0:
+                raise SpecError(f"ACSFSpec.{field}[{k}]: eta must be >= 0 Å^-2, got {p['eta']}")
+            if p.get("Rs", 0.0) < 0:
+                raise SpecError(f"ACSFSpec.{field}[{k}]: Rs must be >= 0 Å, got {p['Rs']}")
+            if "zeta" in p and p["zeta"] <= 0:
+                raise SpecError(f"ACSFSpec.{field}[{k}]: zeta must be > 0, got {p['zeta']}")
+            if "lambda" in p and p["lambda"] not in (-1.0, 1.0):
+                raise SpecError(f"ACSFSpec.{field}[{k}]: lambda must be -1 or +1, got {p['lambda']}")
+            if row in out:
+                raise SpecError(f"ACSFSpec.{field}[{k}]: duplicate of {field}[{out.index(row)}] {p}")
+            out.append(row)
+        return tuple(out)
+
+    # ---- sizes and labels
+    @property
+    def n_elements(self):
+        return len(self.elements)
+
+    @property
+    def n_pairs(self):
+        """Number of unordered element pairs (a ≤ b)."""
+        return self.n_elements * (self.n_elements + 1) // 2
+
+    @property
+    def n_features(self):
+        """D = n_elements·len(radial) + n_pairs·(len(angular) + len(angular_g5))."""
+        return self.n_elements * len(self.radial) + self.n_pairs * (len(self.angular) + len(self.angular_g5))
+
+    def element_pairs(self):
+        """Unordered species pairs (a, b), a ≤ b, row-major: the order of the G4/G5 blocks."""
+        n = self.n_elements
+        return [(a, b) for a in range(n) for b in range(a, n)]
+
+    def feature_labels(self):
+        """One label per feature in feature order, e.g. "G2[Mo] eta=0.01 Rs=0", "G4[Mo,Te] eta=0.01 zeta=1 lambda=-1"."""
+        sym = [chemical_symbol(z) for z in self.elements]
+        labels = []
+        for s in sym:
+            for eta, rs in self.radial:
+                labels.append(f"G1[{s}]" if eta == 0 and rs == 0 else f"G2[{s}] eta={_fmt(eta)} Rs={_fmt(rs)}")
+        for name, params in (("G4", self.angular), ("G5", self.angular_g5)):
+            for a, b in self.element_pairs():
+                for eta, zeta, lam in params:
+                    labels.append(f"{name}[{sym[a]},{sym[b]}] eta={_fmt(eta)} zeta={_fmt(zeta)} lambda={lam:+g}")
+        return labels
+
+    def species_index(self, numbers):
+        """Species index (position in ``elements``) of each atomic number: (n_atoms,) int64.
+
+        SpecError naming the element (symbol and Z) when the spec has no entry for it."""
+        numbers = np.asarray(numbers)
+        table = {z: k for k, z in enumerate(self.elements)}
+        out = np.empty(numbers.shape, np.int64)
+        for n, z in enumerate(numbers.ravel().tolist()):
+            if z not in table:
+                try:
+                    what = f"{chemical_symbol(z)} (Z={z})"
+                except DataError:
+                    what = f"atomic number {z!r}"
+                raise SpecError(f"atom {n}: element {what} has no entry in the descriptor spec "
+                                f"(elements {[chemical_symbol(e) for e in self.elements]})")
+            out.ravel()[n] = table[z]
+        return out
+
+    # ---- serialisation
+    def to_dict(self):
+        """Plain-JSON dict: elements as atomic numbers, parameter rows as lists."""
+        return {"elements": list(self.elements), "rc": self.rc,
+                "radial": [list(p) for p in self.radial], "angular": [list(p) for p in self.angular],
+                "angular_g5": [list(p) for p in self.angular_g5]}
+
+    @classmethod
+    def from_dict(cls, d):
+        """Inverse of ``to_dict``; SpecError on missing or unknown keys."""
+        if not isinstance(d, dict):
+            raise SpecError(f"ACSFSpec.from_dict: expected a dict, got {type(d).__name__}")
+        required, optional = {"elements", "rc", "radial"}, {"angular", "angular_g5"}
+        missing, unknown = required - set(d), set(d) - required - optional
+        if missing or unknown:
+            raise SpecError(f"ACSFSpec.from_dict: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
+        return cls(elements=tuple(d["elements"]), rc=d["rc"], radial=tuple(map(tuple, d["radial"])),
+                   angular=tuple(map(tuple, d.get("angular", ()))),
+                   angular_g5=tuple(map(tuple, d.get("angular_g5", ()))))
+
+    def to_json(self, path=None):
+        """JSON text of ``to_dict()``; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=1)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    @classmethod
+    def from_json(cls, source):
+        """Spec from JSON text (a str starting with "{") or from a file path."""
+        if isinstance(source, str) and source.lstrip().startswith("{"):
+            text = source
+        else:
+            text = Path(source).read_text()
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SpecError(f"ACSFSpec.from_json: invalid JSON ({err})") from None
+        return cls.from_dict(d)
+
+    # ---- presets
+    @classmethod
+    def default(cls, elements, rc, n_radial=8, r_min=0.5, angular_eta=0.005, zetas=(1.0, 4.0, 16.0)):
+        """A sensible general-purpose set: shifted radial grid plus a small angular set.
+
+        Radial: the "shifted" grid of Imbalzano et al., JCP 148, 241730 (2018) and Gastegger et al.,
+        JCP 148, 241709 (2018): n_radial centres R_s evenly spaced on [r_min, rc] Å with spacing ΔR and
+        width η = 1/(2ΔR²) Å⁻² (Gaussian σ = ΔR), so neighbouring Gaussians overlap at one σ.
+        Angular: G4 with η = angular_eta Å⁻², ζ in zetas, λ = ±1.
+        """
+        if n_radial < 2:
+            raise SpecError(f"ACSFSpec.default: n_radial must be >= 2, got {n_radial}")
+        if not 0 <= r_min < rc:
+            raise SpecError(f"ACSFSpec.default: need 0 <= r_min < rc, got r_min={r_min}, rc={rc}")
+        rs = np.linspace(r_min, rc, n_radial)
+        eta = 0.5 / (rs[1] - rs[0]) ** 2
+        return cls(elements=tuple(elements), rc=rc, radial=tuple((float(eta), float(r)) for r in rs),
+                   angular=tuple((float(angular_eta), float(z), lam) for z in zetas for lam in (1.0, -1.0)))
+
+    @classmethod
+    def mote2_paper(cls, elements=("Mo", "Te")):
+        """AtomDNN's MoTe2 set used by the paper (see /work/shared/notes/paper_code.md, from AtomDNN's
+        MoTe2 example input): R_c = 6.5 Å; G1 and G2 with η ∈ {0.01, 0.1, 1, 5, 10} Å⁻², R_s = 0;
+        G4 with η = 0.01 Å⁻², ζ ∈ {0.08, 1, 10, 100}, λ = ±1. Two elements: 6·2 + 8·3 = 36 features."""
+        # AtomDNN convention: no R_s shift in G2 (R_s = 0 for every radial function).
+        radial = ((0.0, 0.0),) + tuple((eta, 0.0) for eta in (0.01, 0.1, 1.0, 5.0, 10.0))
+        angular = tuple((0.01, zeta, lam) for zeta in (0.08, 1.0, 10.0, 100.0) for lam in (1.0, -1.0))
+        return cls(elements=tuple(elements), rc=6.5, radial=radial, angular=angular)
+
+
+# ---------------------------------------------------------------- results
+@dataclass(frozen=True)
+class ACSFResult:
+    """Descriptors of a set of atoms and, optionally, their derivatives (sparse blocks).
+
+    G_ig          : (n_atoms, D) float64, dimensionless
+    block_first_i : (n_atoms+1,) int64 or None; derivative blocks of centre i are
+                    block_first_i[i]:block_first_i[i+1]
+    block_j       : (n_blocks,) int64 or None; atom j of each block, j = i included, unique and
+                    ascending per centre
+    dG_dr_bgc     : (n_blocks, D, 3) float64, Å⁻¹, or None; ∂G_i/∂r_j summed over all images of j
+    dG_deps_igcc  : (n_atoms, D, 3, 3) float64 or None; ∂G_i/∂ε_ab for r → (I+ε) r of positions and
+                    cell (ε general, not symmetrised) = Σ_n (∂G_i/∂r_n^a) r_n^b over pair vectors
+    """
+
+    G_ig: np.ndarray
+    block_first_i: np.ndarray = None
+    block_j: np.ndarray = None
+    dG_dr_bgc: np.ndarray = None
+    dG_deps_igcc: np.ndarray = None
+
+
+# ---------------------------------------------------------------- kernels
+@njit(cache=True, parallel=True)
+def derivative_blocks(first_i, j_n):
+    """Sparse block layout: for each centre i the sorted unique atoms {j of its pairs} ∪ {i}.
+
+    first_i (n_atoms+1,) int64 pair offsets, j_n (n_pairs,) int64 → block_first_i (n_atoms+1,) int64,
+    block_j (n_blocks,) int64, block_n (n_pairs,) int64 block of each pair, self_i (n_atoms,) int64
+    block of (i, i).
+    """
+    n_atoms = first_i.shape[0] - 1
+    count_i = np.zeros(n_atoms, np.int64)
+    for i in prange(n_atoms):
+        js = np.sort(np.append(j_n[first_i[i]:first_i[i + 1]], i))
+        c = 1
+        for q in range(1, js.shape[0]):
+            if js[q] != js[q - 1]:
+                c += 1
+        count_i[i] = c
+    block_first_i = np.zeros(n_atoms + 1, np.int64)
+    block_first_i[1:] = np.cumsum(count_i)
+    block_j = np.empty(block_first_i[n_atoms], np.int64)
+    block_n = np.empty(j_n.shape[0], np.int64)
+    self_i = np.empty(n_atoms, np.int64)
+    for i in prange(n_atoms):
+        js = np.sort(np.append(j_n[first_i[i]:first_i[i + 1]], i))
+        b = block_first_i[i]
+        block_j[b] = js[0]
+        for q in range(1, js.shape[0]):
+            if js[q] != js[q - 1]:
+                b += 1
+                block_j[b] = js[q]
+        uniq = block_j[block_first_i[i]:block_first_i[i + 1]]
+        for p in range(first_i[i], first_i[i + 1]):
+            block_n[p] = block_first_i[i] + np.searchsorted(uniq, j_n[p])
+        self_i[i] = block_first_i[i] + np.searchsorted(uniq, i)
+    return block_first_i, block_j, block_n, self_i
+
+
+@njit(cache=True, parallel=True)
+def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
+                g4_eta, g4_zeta, g4_lam, g5_eta, g5_zeta, g5_lam,
+                block_first_i, block_n, self_i, derivatives):
+    """G2/G4/G5 of every centre and, if ``derivatives``, ∂G_i/∂r_j blocks and ∂G_i/∂ε (module docstring).
+
+    species_i (n_atoms,) int64; first_i (n_atoms+1,) int64; j_n (n_pairs,) int64; r_nc (n_pairs, 3)
+    float64 Å; pair_index (n_species, n_species) int64 index of the unordered element pair; rc Å;
+    parameter arrays float64 (η Å⁻², R_s Å, ζ, λ); block_first_i/block_n/self_i from
+    ``derivative_blocks`` (empty arrays when not ``derivatives``).
+    Returns G_ig (n_atoms, D), dG_dr_bgc (n_blocks, D, 3) Å⁻¹, dG_deps_igcc (n_atoms or 0, D, 3, 3).
+    """
+    n_atoms = species_i.shape[0]
+    n_species = pair_index.shape[0]
+    nr, n4, n5 = rad_eta.shape[0], g4_eta.shape[0], g5_eta.shape[0]
+    n_pairs_el = n_species * (n_species + 1) // 2
+    off4 = n_species * nr
+    off5 = off4 + n_pairs_el * n4
+    D = off5 + n_pairs_el * n5
+    pre4 = 2.0 ** (1.0 - g4_zeta)
+    pre5 = 2.0 ** (1.0 - g5_zeta)
+    G_ig = np.zeros((n_atoms, D))
+    n_blocks = block_first_i[-1] if derivatives else 0
+    dG_dr_bgc = np.zeros((n_blocks, D, 3))
+    dG_deps_igcc = np.zeros((n_atoms if derivatives else 0, D, 3, 3))
+    for i in prange(n_atoms):
+        p0 = first_i[i]
+        nn = first_i[i + 1] - p0
+        R_n = np.empty(nn)
+        u_nc = np.empty((nn, 3))
+        fc_n = np.empty(nn)
+        dfc_n = np.empty(nn)
+        s_n = np.empty(nn, np.int64)
+        pg_ngc = np.zeros((nn if derivatives else 0, D, 3))
+        r_jk, dcj, dck, ujk = np.empty(3), np.empty(3), np.empty(3), np.empty(3)
+        for n in range(nn):
+            r = r_nc[p0 + n]
+            R = math.sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2])
+            R_n[n] = R
+            for c in range(3):
+                u_nc[n, c] = r[c] / R
+            fc_n[n] = cutoff_cosine(R, rc)
+            dfc_n[n] = cutoff_cosine_d(R, rc)
+            s_n[n] = species_i[j_n[p0 + n]]
+        # radial: t = g(R) f_c(R), pg_n = (g' f_c + g f_c') û_n
+        for n in range(nn):
+            base = s_n[n] * nr
+            for p in range(nr):
+                g = radial_gaussian(R_n[n], rad_eta[p], rad_rs[p])
+                G_ig[i, base + p] += g * fc_n[n]
+                if derivatives:
+                    dt = radial_gaussian_d(R_n[n], rad_eta[p], rad_rs[p]) * fc_n[n] + g * dfc_n[n]
+                    for c in range(3):
+                        pg_ngc[n, base + p, c] += dt * u_nc[n, c]
+        if n4 + n5 > 0:
+            for n in range(nn):
+                for m in range(n + 1, nn):
+                    Rj, Rk = R_n[n], R_n[m]
+                    cos = u_nc[n, 0] * u_nc[m, 0] + u_nc[n, 1] * u_nc[m, 1] + u_nc[n, 2] * u_nc[m, 2]
+                    # AtomDNN convention: (1 + λ cos θ) clipped at 0 — here B = ½|û_ij + λ û_ik|² ≥ 0 is
+                    # exactly 0 for exactly collinear triplets; B == 0 → term and derivative are 0.
+                    hp2 = 0.0
+                    hm2 = 0.0
+                    for c in range(3):
+                        hp2 += (u_nc[n, c] + u_nc[m, c]) ** 2
+                        hm2 += (u_nc[n, c] - u_nc[m, c]) ** 2
+                    hp = math.sqrt(0.5 * hp2)       # √B for λ = +1
+                    hm = math.sqrt(0.5 * hm2)       # √B for λ = −1
+                    lnhp = math.log(hp) if hp > 0.0 else 0.0
+                    lnhm = math.log(hm) if hm > 0.0 else 0.0
+                    for c in range(3):
+                        r_jk[c] = r_nc[p0 + m, c] - r_nc[p0 + n, c]
+                    Rjk = math.sqrt(r_jk[0] ** 2 + r_jk[1] ** 2 + r_jk[2] ** 2)
+                    fcjk = cutoff_cosine(Rjk, rc)
+                    F5 = fc_n[n] * fc_n[m]
+                    F4 = F5 * fcjk
+                    S5 = Rj * Rj + Rk * Rk
+                    S4 = S5 + Rjk * Rjk
+                    pidx = pair_index[s_n[n], s_n[m]]
+                    if derivatives:
+                        # ∂cosθ/∂r_ij and ∂cosθ/∂r_ik (module docstring)
+                        for c in range(3):
+                            dcj[c] = (u_nc[m, c] - cos * u_nc[n, c]) / Rj
+                            dck[c] = (u_nc[n, c] - cos * u_nc[m, c]) / Rk
+                            ujk[c] = r_jk[c] / Rjk if Rjk > 0.0 else 0.0
+                        dF5_j = dfc_n[n] * fc_n[m]
+                        dF5_k = fc_n[n] * dfc_n[m]
+                        dF4_j = dF5_j * fcjk
+                        dF4_k = dF5_k * fcjk
+                        dF4_jk = F5 * cutoff_cosine_d(Rjk, rc)
+                    for kind in range(2):
+                        if kind == 0:
+                            if fcjk == 0.0:
+                                continue
+                            eta_a, zeta_a, lam_a, pre_a = g4_eta, g4_zeta, g4_lam, pre4
+                            base, F, S = off4 + pidx * n4, F4, S4
+                        else:
+                            eta_a, zeta_a, lam_a, pre_a = g5_eta, g5_zeta, g5_lam, pre5
+                            base, F, S = off5 + pidx * n5, F5, S5
+                        for p in range(eta_a.shape[0]):
+                            lam = lam_a[p]
+                            h = hp if lam > 0.0 else hm
+                            if h == 0.0:
+                                continue        # AtomDNN convention: base exactly 0 → term and derivative 0
+                            lnh = lnhp if lam > 0.0 else lnhm
+                            eta = eta_a[p]
+                            A = pre_a[p] * math.exp(2.0 * zeta_a[p] * lnh - eta * S)
+                            G_ig[i, base + p] += A * F
+                            if derivatives:
+                                inv_h = 1.0 / h
+                                a_cos = zeta_a[p] * lam * A * F * inv_h   # ζλAF/B = a_cos / h, split
+                                if kind == 0:
+                                    a_j = A * (dF4_j - 2.0 * eta * Rj * F)
+                                    a_k = A * (dF4_k - 2.0 * eta * Rk * F)
+                                    a_jk = A * (dF4_jk - 2.0 * eta * Rjk * F)
+                                else:
+                                    a_j = A * (dF5_j - 2.0 * eta * Rj * F)
+                                    a_k = A * (dF5_k - 2.0 * eta * Rk * F)
+                                    a_jk = 0.0
+                                for c in range(3):
+                                    g_jk = a_jk * ujk[c]
+                                    pg_ngc[n, base + p, c] += a_cos * (dcj[c] * inv_h) + a_j * u_nc[n, c] - g_jk
+                                    pg_ngc[m, base + p, c] += a_cos * (dck[c] * inv_h) + a_k * u_nc[m, c] + g_jk
+        if derivatives:
+            b_self = self_i[i]
+            for n in range(nn):
+                b = block_n[p0 + n]
+                for g in range(D):
+                    for a in range(3):
+                        v = pg_ngc[n, g, a]
+                        dG_dr_bgc[b, g, a] += v
+                        dG_dr_bgc[b_self, g, a] -= v
+                        for bb in range(3):
+                            dG_deps_igcc[i, g, a, bb] += v * r_nc[p0 + n, bb]
+    return G_ig, dG_dr_bgc, dG_deps_igcc
+
+
+# ---------------------------------------------------------------- entry points
+def _param_arrays(rows, width):
+    a = np.asarray(rows, np.float64).reshape(len(rows), width)
+    return tuple(np.ascontiguousarray(a[:, k]) for k in range(width))
+
+
+def descriptors_from_pairs(spec, species_i, first_i, j_n, r_nc, derivatives=True):
+    """ACSFs of every centre from neighbour-list arrays (pairs within spec.rc; full list, any order of j).
+
+    spec      : ACSFSpec
+    species_i : (n_atoms,) int64 species index of each atom (``spec.species_index``)
+    first_i   : (n_atoms+1,) int64 CSR offsets, pairs of centre i are first_i[i]:first_i[i+1]
+    j_n       : (n_pairs,) int64 neighbour atom (global index; arrays may concatenate structures)
+    r_nc      : (n_pairs, 3) float64 Å, r_j − r_i + S·cell
+    Returns an ACSFResult (derivative fields None when ``derivatives`` is False).
+    """
+    species_i = np.ascontiguousarray(species_i, np.int64)
+    first_i = np.ascontiguousarray(first_i, np.int64)
+    j_n = np.ascontiguousarray(j_n, np.int64)
+    r_nc = np.ascontiguousarray(r_nc, np.float64)
+    n_atoms, n_pairs = species_i.shape[0], j_n.shape[0]
+    if first_i.shape != (n_atoms + 1,) or first_i[0] != 0 or first_i[-1] != n_pairs or np.any(np.diff(first_i) < 0):
+        raise DataError(f"first_i: expected non-decreasing offsets of shape ({n_atoms + 1},) from 0 to "
+                        f"{n_pairs}, got shape {first_i.shape}")
+    if r_nc.shape != (n_pairs, 3):
+        raise DataError(f"r_nc: expected shape ({n_pairs}, 3), got {r_nc.shape}")
+    if n_pairs and (j_n.min() < 0 or j_n.max() >= n_atoms):
+        raise DataError(f"j_n: neighbour indices must lie in [0, {n_atoms}), got [{j_n.min()}, {j_n.max()}]")
+    if n_atoms and (species_i.min() < 0 or species_i.max() >= spec.n_elements):
+        raise DataError(f"species_i: species indices must lie in [0, {spec.n_elements})")
+    if not np.all(np.isfinite(r_nc)):
+        raise DataError("r_nc: non-finite pair vector")
+    d_n = np.sqrt(np.einsum("nc,nc->n", r_nc, r_nc))
+    if np.any(d_n == 0.0):
+        p = int(np.flatnonzero(d_n == 0.0)[0])
+        i = int(np.searchsorted(first_i, p, side="right") - 1)
+        raise DataError(f"atoms {i} and {j_n[p]} coincide (distance 0 Å): ACSF angles are undefined")
+    pair_index = np.zeros((spec.n_elements, spec.n_elements), np.int64)
+    for k, (a, b) in enumerate(spec.element_pairs()):
+        pair_index[a, b] = pair_index[b, a] = k
+    if derivatives:
+        block_first_i, block_j, block_n, self_i = derivative_blocks(first_i, j_n)
+    else:
+        block_first_i = np.zeros(n_atoms + 1, np.int64)
+        block_j = block_n = self_i = np.zeros(0, np.int64)
+    G_ig, dG_dr_bgc, dG_deps_igcc = acsf_kernel(
+        species_i, first_i, j_n, r_nc, pair_index, spec.rc, *_param_arrays(spec.radial, 2),
+        *_param_arrays(spec.angular, 3), *_param_arrays(spec.angular_g5, 3),
+        block_first_i, block_n, self_i, bool(derivatives))
+    if not derivatives:
+        return ACSFResult(G_ig=G_ig)
+    return ACSFResult(G_ig=G_ig, block_first_i=block_first_i, block_j=block_j, dG_dr_bgc=dG_dr_bgc,
+                      dG_deps_igcc=dG_deps_igcc)
+
+
+def compute_acsf(spec, numbers, positions, cell, pbc, derivatives=True):
+    """ACSFs (and derivatives) of one structure.
+
+    numbers (n_atoms,) int atomic numbers; positions (n_atoms, 3) float64 Å; cell (3, 3) float64 Å,
+    rows are lattice vectors; pbc (3,) bool. Returns an ACSFResult with local atom indices.
+    """
+    from .neighbors import neighbor_list
+
+    species_i = spec.species_index(numbers)
+    nl = neighbor_list(np.asarray(positions, np.float64), np.asarray(cell, np.float64),
+                       np.asarray(pbc, bool), spec.rc)
+    return descriptors_from_pairs(spec, species_i, nl.first_i, nl.j_n, nl.r_nc, derivatives)

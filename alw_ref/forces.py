@@ -1,0 +1,114 @@
+"""Forces (paper Eq. 2), stress (paper Eq. 3 / Appendix A) and their adjoint, as sparse contractions.
+
+Inputs are the descriptor derivatives of ``acsf``/``describe`` (global atom indices over a dataset)
+and the energy gradient in descriptor space, dE_dG_ig[i, g] = ∂E_i/∂G_ig (eV per unit G), for a
+*batch*: a list of whole structures whose atoms are numbered 0 … n-1 in batch order. Per batch atom:
+
+    gidx_i  (n,) int64   global index of the atom in the descriptor arrays
+    shift_i (n,) int64   batch index − global index of the first atom of its structure, so the batch
+                         index of a neighbour block's atom is block_j[b] + shift_i[i]
+    boff_i  (n+1,) int64 offsets of the atom's derivative blocks in a batch-local block numbering
+
+Forces, Eq. 2:  F_j = −Σ_i Σ_g (∂E_i/∂G_ig) ∂G_ig/∂r_j   (eV/Å), over every block (i, j), j = i included.
+Virial, Eq. 3:  W_i,ab = Σ_g (∂E_i/∂G_ig) ∂G_ig/∂ε_ab     (eV);  σ_ab = (1/V) Σ_{i∈structure} W_i,ab.
+The sign: under the homogeneous deformation r → (I+ε) r, ∂E/∂ε_ab = Σ_i Σ_g (∂E_i/∂G_ig) ∂G_ig/∂ε_ab,
+so σ = (1/V) ∂E/∂ε is ASE's stress (tension positive) in eV/Å³. The paper's Eq. 3 writes the same sum
+as σ = (1/V) Σ_i Σ_{j∈N(i)} r_ij ⊗ ∂E_i/∂r_ij over neighbour vectors: ∂G_i/∂ε_ab = Σ_n (∂G_i/∂r_n^a) r_n^b
+is exactly that sum (see ``acsf``). VASP prints −σ (positive = compressive), in kbar.
+
+Adjoint (for the training gradient): given F̄_j = ∂L/∂F_j (units of L per eV/Å) and
+Ŵ_i = (∂L/∂σ of the atom's structure)/V (L per eV), the loss depends on ∂E_i/∂G_i through
+
+    v_ig = ∂L/∂(∂E_i/∂G_ig) = −Σ_{b∈i} Σ_c ∂G_ig/∂r_{j_b,c} F̄_{j_b,c} + Σ_ab ∂G_ig/∂ε_ab Ŵ_i,ab.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def _block_forces_kernel(dE_dG_ig, gidx_i, boff_i, block_first_i, dG_dr_bgc, dG_deps_igcc):
+    """Per-block force terms c_b = Σ_g dE_dG[i,g] dG_dr[b,g,:] (eV/Å) and per-atom virials (eV)."""
+    n, D = dE_dG_ig.shape
+    c_bc = np.zeros((boff_i[n], 3))
+    W_icc = np.zeros((n, 3, 3))
+    for i in prange(n):
+        gi = gidx_i[i]
+        b0 = block_first_i[gi]
+        for k in range(block_first_i[gi + 1] - b0):
+            b = b0 + k
+            bl = boff_i[i] + k
+            for g in range(D):
+                w = dE_dG_ig[i, g]
+                for c in range(3):
+                    c_bc[bl, c] += w * dG_dr_bgc[b, g, c]
+        for g in range(D):
+            w = dE_dG_ig[i, g]
+            for a in range(3):
+                for c in range(3):
+                    W_icc[i, a, c] += w * dG_deps_igcc[gi, g, a, c]
+    return c_bc, W_icc
+
+
+@njit(cache=True)
+def _scatter_forces_kernel(c_bc, gidx_i, shift_i, boff_i, block_first_i, block_j):
+    """F_j = −Σ_b c_b over blocks whose atom is j (serial scatter; blocks of one atom can collide)."""
+    n = gidx_i.shape[0]
+    F_ic = np.zeros((n, 3))
+    for i in range(n):
+        gi = gidx_i[i]
+        b0 = block_first_i[gi]
+        for k in range(block_first_i[gi + 1] - b0):
+            j = block_j[b0 + k] + shift_i[i]
+            for c in range(3):
+                F_ic[j, c] -= c_bc[boff_i[i] + k, c]
+    return F_ic
+
+
+@njit(cache=True, parallel=True)
+def _adjoint_kernel(Fbar_ic, What_icc, gidx_i, shift_i, block_first_i, block_j, dG_dr_bgc, dG_deps_igcc):
+    """v_ig = −Σ_b Σ_c dG_dr[b,g,c] F̄[j_b,c] + Σ_ab dG_deps[i,g,a,b] Ŵ[i,a,b] (module docstring)."""
+    n = gidx_i.shape[0]
+    D = dG_dr_bgc.shape[1]
+    v_ig = np.zeros((n, D))
+    for i in prange(n):
+        gi = gidx_i[i]
+        for b in range(block_first_i[gi], block_first_i[gi + 1]):
+            j = block_j[b] + shift_i[i]
+            f0, f1, f2 = Fbar_ic[j, 0], Fbar_ic[j, 1], Fbar_ic[j, 2]
+            for g in range(D):
+                v_ig[i, g] -= dG_dr_bgc[b, g, 0] * f0 + dG_dr_bgc[b, g, 1] * f1 + dG_dr_bgc[b, g, 2] * f2
+        for g in range(D):
+            s = 0.0
+            for a in range(3):
+                for c in range(3):
+                    s += dG_deps_igcc[gi, g, a, c] * What_icc[i, a, c]
+            v_ig[i, g] += s
+    return v_ig
+
+
+def block_offsets(gidx_i: np.ndarray, block_first_i: np.ndarray) -> np.ndarray:
+    """Batch-local block offsets boff_i (n+1,) of the atoms gidx_i (module docstring)."""
+    counts = block_first_i[gidx_i + 1] - block_first_i[gidx_i]
+    return np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+
+
+def forces_and_virials(dE_dG_ig, gidx_i, shift_i, block_first_i, block_j, dG_dr_bgc, dG_deps_igcc):
+    """Paper Eq. 2 forces F (n, 3) eV/Å and per-atom virials W (n, 3, 3) eV of a batch.
+
+    dE_dG_ig : (n, D) ∂E_i/∂G_ig in eV; other arrays as in the module docstring. The stress of a
+    structure is (1/V) Σ_i W_i over its atoms (Eq. 3), in eV/Å³ (ASE sign).
+    """
+    boff_i = block_offsets(gidx_i, block_first_i)
+    c_bc, W_icc = _block_forces_kernel(dE_dG_ig, gidx_i, boff_i, block_first_i, dG_dr_bgc, dG_deps_igcc)
+    F_ic = _scatter_forces_kernel(c_bc, gidx_i, shift_i, boff_i, block_first_i, block_j)
+    return F_ic, W_icc
+
+
+def descriptor_adjoint(Fbar_ic, What_icc, gidx_i, shift_i, block_first_i, block_j, dG_dr_bgc, dG_deps_igcc):
+    """v (n, D) = ∂L/∂(∂E_i/∂G_i) from ∂L/∂F (n, 3) and Ŵ_i = (∂L/∂σ_structure)/V (n, 3, 3)."""
+    return _adjoint_kernel(np.ascontiguousarray(Fbar_ic, dtype=np.float64),
+                           np.ascontiguousarray(What_icc, dtype=np.float64),
+                           gidx_i, shift_i, block_first_i, block_j, dG_dr_bgc, dG_deps_igcc)

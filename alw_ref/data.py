@@ -128,7 +128,7 @@ class Structure:
 def _where(index, name) -> str:
     """'structure 17 ('name')' — how every error message names a structure."""
     text = "structure" if index is None else f"structure {index}"
-    return f"{text} ({name!r})" if name else text
+    return f"{text} ({str(name)!r})" if name else text
 
 
 def _check_finite(where, field, array, per_atom):
@@ -444,7 +444,9 @@ def read_dataset(path) -> Dataset:
                             f"expected format {FORMAT_NAME!r}")
         version = f.attrs.get("format_version")
         if version is None or np.ndim(version) != 0 or version != FORMAT_VERSION:
-            raise DataError(f"{path}: dataset format version {version!r} is not supported "
+            found = ("no 'format_version' attribute" if version is None else
+                     f"dataset format version {np.asarray(version).tolist()!r}")
+            raise DataError(f"{path}: {found} is not supported "
                             f"(this alw_ref reads format_version {FORMAT_VERSION})")
         arrays = {}
         for key, (_, dtype, _, _) in SCHEMA.items():

@@ -383,24 +383,34 @@ def _pairs(positions_ic, cell_kc, wrapped_ic, offset_ik, key_h, ghost_hc, ghost_
     (n_atoms + 1,) int64.
     """
     n_atoms = positions_ic.shape[0]
+    # Visit centres in bin order so consecutive centres scan the same ghosts (cache locality).
+    centre_key_i = np.empty(n_atoms, dtype=np.int64)
+    bin_c = np.empty(3, dtype=np.int64)
+    for i in range(n_atoms):
+        _bin_of(wrapped_ic[i], lo_c, side_c, n_bin_c, bin_c)
+        centre_key_i[i] = (bin_c[0] * n_bin_c[1] + bin_c[1]) * n_bin_c[2] + bin_c[2]
+    visit_order = np.argsort(centre_key_i)
+    count_i = np.zeros(n_atoms, dtype=np.int64)
     first_i = np.zeros(n_atoms + 1, dtype=np.int64)
     i_n = np.empty(0, dtype=np.int64)
     j_n = np.empty(0, dtype=np.int64)
     shift_nk = np.empty((0, 3), dtype=np.int64)
     r_nc = np.empty((0, 3), dtype=np.float64)
     d_n = np.empty(0, dtype=np.float64)
-    for i in range(n_atoms):
-        first_i[i + 1] = first_i[i] + _scan_centre(
+    for i in visit_order:
+        count_i[i] = _scan_centre(
             i, positions_ic, cell_kc, wrapped_ic, offset_ik, key_h, ghost_hc, ghost_atom_h,
             ghost_shift_hk, lo_c, side_c, n_bin_c, search, cutoff, False, 0,
             i_n, j_n, shift_nk, r_nc, d_n)
+    for i in range(n_atoms):
+        first_i[i + 1] = first_i[i] + count_i[i]
     n_pairs = first_i[n_atoms]
     i_n = np.empty(n_pairs, dtype=np.int64)
     j_n = np.empty(n_pairs, dtype=np.int64)
     shift_nk = np.empty((n_pairs, 3), dtype=np.int64)
     r_nc = np.empty((n_pairs, 3), dtype=np.float64)
     d_n = np.empty(n_pairs, dtype=np.float64)
-    for i in range(n_atoms):
+    for i in visit_order:
         _scan_centre(i, positions_ic, cell_kc, wrapped_ic, offset_ik, key_h, ghost_hc,
                      ghost_atom_h, ghost_shift_hk, lo_c, side_c, n_bin_c, search, cutoff, True,
                      first_i[i], i_n, j_n, shift_nk, r_nc, d_n)

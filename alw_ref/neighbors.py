@@ -30,6 +30,9 @@ Algorithm (cost O(n_atoms) for a fixed density and cutoff, plus an O(n log n) so
      recomputed from the original positions. Two passes (count, fill) preallocate the output.
   6. Order. Each centre's pairs are sorted by j, then by S.
 
+Kernels are serial (callers parallelise over structures); the two passes keep memory at the
+output size plus the ghosts.
+
 r_search = cutoff + margin, with margin ~1e-10 of the coordinate scale: it only absorbs rounding
 of the wrapped coordinates; the final test d < cutoff uses the unwrapped formula above.
 
@@ -294,7 +297,7 @@ def _bin_keys(ghost_hc, search):
         for c in range(3):
             lo = ghost_hc[:, c].min()
             extent = ghost_hc[:, c].max() - lo
-            n_bin = min(max(int(extent / search), 1), _MAX_BINS_PER_AXIS)
+            n_bin = int(min(max(extent / search, 1.0), _MAX_BINS_PER_AXIS))
             lo_c[c] = lo
             n_bin_c[c] = n_bin
             side_c[c] = extent / n_bin if n_bin > 1 else 1.0

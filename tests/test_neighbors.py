@@ -203,6 +203,17 @@ def test_shifting_an_atom_by_a_lattice_vector_moves_only_shifts():
         np.testing.assert_allclose(r, expected[key], rtol=0, atol=1e-12)
 
 
+def test_atoms_many_cells_away_from_the_cell():
+    """Each atom displaced by up to ±100 lattice vectors along the periodic directions: the shifts
+    compensate, r is still computed from the positions as given."""
+    pbc = (True, False, True)
+    positions, cell = random_structure(13, 6, pbc, 1.0, 0.0, False)
+    rng = np.random.default_rng(13)
+    positions += (rng.integers(-100, 101, (6, 3)) * np.asarray(pbc)) @ cell
+    nl = assert_matches_brute_force(positions, cell, pbc, 1.7 * min_plane_distance(cell, pbc))
+    assert np.abs(nl.shift_nc).max() > 50
+
+
 def test_sparse_molecule_in_huge_region():
     """Two clusters 1e6 Å apart: binary-searched bins keep this cheap and exact."""
     rng = np.random.default_rng(9)

@@ -8,7 +8,8 @@ forces eV/Å, stress eV/Å³ with ASE sign, Voigt xx yy zz yz xz xy):
 SinglePointCalculator results if there, else from ``atoms.info`` / ``atoms.arrays``:
   - ``energy`` (eV, total) and ``forces`` (eV/Å): required; a frame without them is a DataError
     naming the file and the frame;
-  - ``stress`` (eV/Å³, ASE sign) as Voigt 6 (xx yy zz yz xz xy) or 3×3 (must be symmetric);
+  - ``stress`` (eV/Å³, ASE sign) as Voigt 6 (xx yy zz yz xz xy) or 3×3 (must be symmetric; note
+    that ASE's extxyz reader itself keeps the upper triangle of a 9-number ``stress``);
   - else ``virial`` W (eV, 3×3 or 9 numbers), converted with σ = −W / V (V = det(cell), Å³);
   - else no stress: the structure gets has_stress False.
   ``config_type`` = info["config_type"], else info["phase"], else ""; ``name`` = "<file name>:<frame>".
@@ -272,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m alw_ref.convert",
         description="Convert labelled structures (energy, forces, optional stress) to an alw_ref "
-                    "dataset.h5 (see docs/dataset_format.md). Units written: energy eV (total), "
+                    "dataset.h5 (see docs/dataset_format.md). Units written: energy eV (as the source "
+                    "gives it, nothing subtracted), "
                     "forces eV/Å, stress eV/Å³ with ASE sign (tension positive), Voigt xx yy zz yz "
                     "xz xy. Every structure is validated; the output is written atomically.",
         epilog="ASE inputs: labels come from the SinglePointCalculator results or atoms.info/arrays "

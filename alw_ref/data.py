@@ -38,6 +38,7 @@ import h5py
 import numpy as np
 
 from .errors import DataError
+from .neighbors import neighbor_list
 
 #: Root attribute ``format`` of every dataset.h5 file.
 FORMAT_NAME = "alw_ref.dataset"
@@ -199,8 +200,6 @@ def validate_structure(structure: Structure, index: int | None = None) -> None:
 
 def _check_min_distance(where, positions, cell, pbc):
     """DataError naming the closest pair of atoms if any pair (images included) is < MIN_DISTANCE."""
-    from .neighbors import neighbor_list  # imported here: the Numba module loads on first use
-
     nl = neighbor_list(np.ascontiguousarray(positions, dtype=np.float64),
                        np.ascontiguousarray(cell, dtype=np.float64),
                        np.ascontiguousarray(pbc, dtype=np.bool_), MIN_DISTANCE)

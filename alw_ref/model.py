@@ -28,7 +28,7 @@ import numpy as np
 
 from . import forces as _forces
 from . import mlp
-from .acsf import ACSFSpec
+from .acsf import ACSFSpec, compute_acsf
 from .units import VOIGT_PAIRS
 
 #: Largest |s| treated as zero variance (descriptor units); such features get s = 1.
@@ -301,3 +301,26 @@ def loss_gradient(model: Model, batch: Batch, fwd: _Forward, dL_dE_s, dL_dF_ic, 
             W += dW
             b += db
     return grad
+
+
+def structure_batch(model: Model, numbers, positions, cell, pbc, derivatives: bool = True) -> Batch:
+    """A one-structure Batch (no targets: NaN) with descriptors computed by ``acsf.compute_acsf``.
+
+    SpecError if the structure holds an element the model has no network for.
+    """
+    numbers = np.asarray(numbers, np.int64)
+    species = model.spec.species_index(numbers)
+    res = compute_acsf(model.spec, numbers, np.asarray(positions, float), np.asarray(cell, float),
+                       np.asarray(pbc, bool), derivatives=derivatives)
+    n = len(numbers)
+    volume = abs(float(np.linalg.det(cell))) if np.any(pbc) else 0.0
+    return Batch(np.zeros(1, np.int64), np.array([0, n], np.int64), np.array([volume]), species,
+                 np.arange(n, dtype=np.int64), np.zeros(n, np.int64), res.G_ig, res.block_first_i,
+                 res.block_j, res.dG_dr_bgc, res.dG_deps_igcc, np.full(1, np.nan), np.full((n, 3), np.nan),
+                 np.full((1, 6), np.nan), np.zeros(1, bool))
+
+
+def predict_structure(model: Model, numbers, positions, cell, pbc, forces_and_stress: bool = True) -> Prediction:
+    """E (eV), per-atom energies (eV), F (eV/Å) and σ (eV/Å³, ASE sign, Voigt; NaN without pbc) of one structure."""
+    batch = structure_batch(model, numbers, positions, cell, pbc, derivatives=forces_and_stress)
+    return predict_batch(model, batch, forces_and_stress)[0]

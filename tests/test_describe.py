@@ -1,0 +1,136 @@
+"""Tests of the whole-dataset descriptor driver (alw_ref/describe.py): chunking, cache, CLI."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from alw_ref import describe
+from alw_ref.acsf import ACSFSpec, compute_acsf
+from alw_ref.data import Dataset, Structure, read_dataset, write_dataset
+from alw_ref.errors import DataError, SpecError
+
+SPEC = ACSFSpec(elements=(42, 52), rc=4.0, radial=((0.0, 0.0), (0.5, 1.0)),
+                angular=((0.05, 2.0, 1.0),), angular_g5=((0.05, 1.0, -1.0),))
+
+
+def _structure(rng, n, cell, pbc, elements=(42, 52), name=""):
+    """Random structure with atoms at least 1.2 Å apart (rejection sampling in the cell)."""
+    pos = []
+    while len(pos) < n:
+        p = rng.random(3) @ cell if np.any(cell) else rng.random(3) * 6.0
+        if all(np.linalg.norm(p - q) > 1.2 for q in pos):
+            pos.append(p)
+    numbers = rng.choice(elements, n)
+    return Structure(numbers=np.asarray(numbers, np.int64), positions=np.array(pos), cell=cell,
+                     pbc=np.asarray(pbc), energy=float(rng.normal()), forces=rng.normal(size=(n, 3)),
+                     stress=None, name=name)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    rng = np.random.default_rng(7)
+    cells = [np.diag([3.1, 3.3, 3.5]), np.array([[4.0, 0, 0], [1.0, 4.2, 0], [0.5, 0.3, 3.9]]),
+             np.zeros((3, 3)), np.diag([5.0, 5.0, 12.0])]
+    pbcs = [(True, True, True), (True, True, True), (False, False, False), (True, True, False)]
+    structures = [_structure(rng, n, c, p, name=f"s{k}")
+                  for k, (n, c, p) in enumerate(zip((2, 5, 4, 6), cells, pbcs))]
+    return Dataset.from_structures(structures)
+
+
+def test_chunked_driver_equals_per_structure(dataset):
+    """Every chunk size gives the per-structure results of compute_acsf, mapped to global indices."""
+    for chunk_atoms in (1, 7, 10_000):
+        desc = describe.compute_descriptors(dataset, SPEC, chunk_atoms=chunk_atoms)
+        off = desc.atom_offset_s
+        np.testing.assert_array_equal(off, dataset.atom_offset)
+        for s, st in enumerate(dataset):
+            ref = compute_acsf(SPEC, st.numbers, st.positions, st.cell, st.pbc)
+            a, b = off[s], off[s + 1]
+            np.testing.assert_array_equal(desc.G_ig[a:b], ref.G_ig)
+            np.testing.assert_array_equal(desc.dG_deps_igcc[a:b], ref.dG_deps_igcc)
+            blocks = slice(desc.block_first_i[a], desc.block_first_i[b])
+            np.testing.assert_array_equal(desc.block_first_i[a:b + 1] - desc.block_first_i[a],
+                                          ref.block_first_i)
+            np.testing.assert_array_equal(desc.block_j[blocks] - a, ref.block_j)
+            np.testing.assert_array_equal(desc.dG_dr_bgc[blocks], ref.dG_dr_bgc)
+
+
+def test_values_only_matches(dataset):
+    full = describe.compute_descriptors(dataset, SPEC)
+    values = describe.compute_descriptors(dataset, SPEC, derivatives=False)
+    assert not values.has_derivatives and values.derivative_bytes_per_atom == 0.0
+    np.testing.assert_allclose(values.G_ig, full.G_ig, rtol=1e-14, atol=0)
+
+
+def test_cache_reused_and_keyed(dataset, tmp_path, monkeypatch):
+    first = describe.describe_dataset(dataset, SPEC, cache_dir=tmp_path)
+    files = list(tmp_path.glob("acsf-*.h5"))
+    assert len(files) == 1
+    assert not list(tmp_path.glob("*.tmp"))
+
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed although a cache file exists")
+
+    monkeypatch.setattr(describe, "compute_descriptors", fail)
+    second = describe.describe_dataset(dataset, SPEC, cache_dir=tmp_path)
+    for name in ("G_ig", "block_first_i", "block_j", "dG_dr_bgc", "dG_deps_igcc", "atom_offset_s"):
+        np.testing.assert_array_equal(getattr(second, name), getattr(first, name))
+    assert second.spec == SPEC
+    monkeypatch.undo()
+
+    # A different spec, different geometry or the values-only flag each gets its own key.
+    other_spec = ACSFSpec(elements=(42, 52), rc=4.5, radial=SPEC.radial)
+    moved = Dataset.from_structures([replace(st, positions=st.positions + 0.01)
+                                     for st in dataset])
+    keys = {describe.dataset_key(dataset, SPEC, True), describe.dataset_key(dataset, SPEC, False),
+            describe.dataset_key(dataset, other_spec, True), describe.dataset_key(moved, SPEC, True)}
+    assert len(keys) == 4
+
+
+def test_damaged_cache_is_recomputed(dataset, tmp_path, capsys):
+    desc = describe.describe_dataset(dataset, SPEC, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("acsf-*.h5")
+    path.write_bytes(b"not an hdf5 file")
+    again = describe.describe_dataset(dataset, SPEC, cache_dir=tmp_path)
+    assert "ignoring cache file" in capsys.readouterr().err
+    np.testing.assert_array_equal(again.G_ig, desc.G_ig)
+    assert describe.read_descriptors(path).G_ig.shape == desc.G_ig.shape  # rewritten whole
+
+
+def test_read_descriptors_rejects_foreign_file(tmp_path):
+    import h5py
+
+    path = tmp_path / "x.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = "something else"
+    with pytest.raises(DataError, match="not an alw_ref descriptor file"):
+        describe.read_descriptors(path)
+
+
+def test_element_missing_from_spec_names_structure(dataset):
+    spec = ACSFSpec(elements=(42,), rc=4.0, radial=((0.0, 0.0),))
+    with pytest.raises(SpecError, match=r"structure \d+ \('s\d'\): field 'numbers': element Te \(Z=52\)"):
+        describe.compute_descriptors(dataset, spec)
+
+
+def test_cli_summary_and_output(dataset, tmp_path, capsys):
+    data_path = tmp_path / "d.h5"
+    write_dataset(dataset, data_path)
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(SPEC.to_json())
+    out = tmp_path / "desc.h5"
+    assert describe.main([str(data_path), "--spec", str(spec_path), "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert f"{SPEC.n_features} features per atom" in text
+    assert f"{int(dataset.n_atoms.sum())} atoms" in text
+    stored = describe.read_descriptors(out)
+    np.testing.assert_array_equal(stored.G_ig, describe.compute_descriptors(read_dataset(data_path), SPEC).G_ig)
+
+
+def test_cli_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit):
+        describe.main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--spec", "--preset", "--rc", "--no-derivatives", "--out", "--cache-dir", "--chunk-atoms", "--quiet"):
+        assert flag in text

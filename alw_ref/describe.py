@@ -129,7 +129,7 @@ def _species_or_raise(dataset, spec: ACSFSpec) -> np.ndarray:
         atom = int(np.flatnonzero(~known)[0])
         s = int(np.searchsorted(dataset.atom_offset, atom, side="right") - 1)
         z = int(dataset.numbers[atom])
-        raise SpecError(f"structure {s} ({dataset.name[s]!r}): field 'numbers': element "
+        raise SpecError(f"structure {s} ({str(dataset.name[s])!r}): field 'numbers': element "
                         f"{chemical_symbol(z)} (Z={z}) of atom {atom - dataset.atom_offset[s]} has no "
                         f"entry in the descriptor spec (elements {list(spec.elements)})")
     return spec.species_index(dataset.numbers)

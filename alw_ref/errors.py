@@ -20,3 +20,7 @@ class SpecError(ALWError, ValueError):
 
 class MissingDependencyError(ALWError, ImportError):
     """An optional extra (e.g. ``ase``) is needed for this feature but not installed."""
+
+
+class ModelError(ALWError, ValueError):
+    """A model file is damaged, from another format version, or does not fit the data."""

@@ -1,0 +1,137 @@
+"""A trained potential: the model file (save/load) and ``Potential.predict(structure)``.
+
+Model file (HDF5, one file, written atomically: temporary file in the same folder, then rename):
+
+    root attrs  format = "alw_ref.model", format_version = 1, alw_ref_version,
+                spec (ACSFSpec JSON: element order, descriptor functions, R_c in Å),
+                hidden (int array of hidden widths), activation (name), meta (JSON, free-form)
+    g_mean      (n_el, D) float64   descriptor mean per element (units of G)
+    g_scale     (n_el, D) float64   descriptor scale per element (units of G; 1 for zero variance)
+    e_ref       (n_el,)   float64   reference energy per element, eV/atom
+    theta       (n_params,) float64 all network parameters (layout: ``model`` docstring)
+
+Loading checks the format name and version, that every array has the shape the spec and
+architecture imply, and that every number is finite; anything else is a ``ModelError`` naming the
+file and what is wrong. Loading and predicting gives the same numbers bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import __version__
+from .acsf import ACSFSpec
+from .errors import ModelError
+from .model import Model, n_params_per_element, predict_structure
+
+MODEL_FORMAT = "alw_ref.model"
+MODEL_FORMAT_VERSION = 1
+
+
+def save_model(model: Model, path) -> None:
+    """Write ``model`` to ``path`` (HDF5, layout in the module docstring), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = MODEL_FORMAT
+            f.attrs["format_version"] = MODEL_FORMAT_VERSION
+            f.attrs["alw_ref_version"] = __version__
+            f.attrs["spec"] = model.spec.to_json()
+            f.attrs["hidden"] = np.asarray(model.hidden, np.int64)
+            f.attrs["activation"] = model.activation
+            f.attrs["meta"] = json.dumps(model.meta)
+            f.create_dataset("g_mean", data=model.g_mean_eg)
+            f.create_dataset("g_scale", data=model.g_scale_eg)
+            f.create_dataset("e_ref", data=model.e_ref_e)
+            f.create_dataset("theta", data=model.theta)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_model(path) -> Model:
+    """Read a model file; ModelError naming the file and the problem if it is not a valid one."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ModelError(f"{path}: cannot read the model file ({err})") from None
+    with f:
+        fmt, version = f.attrs.get("format"), f.attrs.get("format_version")
+        version = version.item() if isinstance(version, np.generic) else version
+        if fmt != MODEL_FORMAT:
+            raise ModelError(f"{path}: not an alw_ref model file (format attribute {fmt!r})")
+        if version != MODEL_FORMAT_VERSION:
+            raise ModelError(f"{path}: model format version {version!r}; this alw_ref "
+                             f"({__version__}) reads version {MODEL_FORMAT_VERSION}")
+        try:
+            spec = ACSFSpec.from_json(f.attrs["spec"])
+            hidden = tuple(int(h) for h in f.attrs["hidden"])
+            activation = str(f.attrs["activation"])
+            meta = json.loads(f.attrs["meta"])
+            arrays = {name: np.asarray(f[name][()], np.float64) for name in ("g_mean", "g_scale", "e_ref", "theta")}
+        except (KeyError, ValueError, TypeError, OSError) as err:
+            raise ModelError(f"{path}: damaged model file ({type(err).__name__}: {err})") from None
+    n_el, D = len(spec.elements), spec.n_features
+    expected = {"g_mean": (n_el, D), "g_scale": (n_el, D), "e_ref": (n_el,),
+                "theta": (n_el * n_params_per_element(D, hidden),)}
+    for name, shape in expected.items():
+        if arrays[name].shape != shape:
+            raise ModelError(f"{path}: field {name!r} has shape {arrays[name].shape}, expected {shape} "
+                             f"for {n_el} elements, {D} features and hidden layers {hidden}")
+        if not np.all(np.isfinite(arrays[name])):
+            raise ModelError(f"{path}: field {name!r} holds non-finite values")
+    if np.any(arrays["g_scale"] <= 0):
+        raise ModelError(f"{path}: field 'g_scale' must be > 0")
+    try:
+        model = Model.create(spec, hidden, activation)
+    except ValueError as err:
+        raise ModelError(f"{path}: {err}") from None
+    model.g_mean_eg[:] = arrays["g_mean"]
+    model.g_scale_eg[:] = arrays["g_scale"]
+    model.e_ref_e[:] = arrays["e_ref"]
+    model.theta[:] = arrays["theta"]
+    model.meta.update(meta)
+    return model
+
+
+class Potential:
+    """A model ready to predict: ``Potential.load(path).predict(structure)``.
+
+    ``structure`` is an ``alw_ref.data.Structure`` (or anything with numbers, positions, cell, pbc).
+    """
+
+    def __init__(self, model: Model):
+        self.model = model
+
+    @classmethod
+    def load(cls, path) -> "Potential":
+        return cls(load_model(path))
+
+    def save(self, path) -> None:
+        save_model(self.model, path)
+
+    def predict(self, structure, forces_and_stress: bool = True) -> dict:
+        """{"energy": eV, "energies": (n,) eV, "forces": (n, 3) eV/Å, "stress": (6,) eV/Å³}.
+
+        Stress: ASE sign (tension positive), Voigt xx yy zz yz xz xy; present only when some
+        direction is periodic and the cell has a volume (a cell without full rank has no stress).
+        """
+        pred = predict_structure(self.model, structure.numbers, structure.positions, structure.cell,
+                                 structure.pbc, forces_and_stress)
+        out = {"energy": float(pred.energy_s[0]), "energies": pred.energies_i}
+        if forces_and_stress:
+            out["forces"] = pred.forces_ic
+            if np.all(np.isfinite(pred.stress_sv[0])):
+                out["stress"] = pred.stress_sv[0]
+        return out

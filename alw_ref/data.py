@@ -28,8 +28,6 @@ from __future__ import annotations
 import importlib.resources
 import json
 import numbers as _numbers
-import os
-import tempfile
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
@@ -37,6 +35,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .atomic import atomic_write
 from .errors import DataError
 from .neighbors import neighbor_list
 
@@ -374,33 +373,11 @@ def validate_dataset(dataset: Dataset) -> None:
 
 
 def write_dataset(dataset: Dataset, path) -> None:
-    """Validate ``dataset`` and write it to ``path`` atomically (temporary file + os.replace).
-
-    The temporary file lives in the target folder (so the rename is atomic on POSIX), is flushed
-    with fsync before the rename, and is removed if anything fails; an existing file at ``path``
-    stays untouched until the final rename.
-    """
+    """Validate ``dataset`` and write it to ``path`` atomically (``atomic.atomic_write``: temporary
+    file in the target folder, fsync, rename; nothing is left behind if anything fails)."""
     validate_dataset(dataset)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         _write_hdf5(dataset, tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _umask() -> int:
-    """The process umask (os.umask can only be read by setting it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _write_hdf5(dataset: Dataset, filename) -> None:

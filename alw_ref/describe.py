@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ import numpy as np
 
 from . import __version__
 from .acsf import ACSFSpec, descriptors_from_pairs
+from .atomic import atomic_write
 from .elements import chemical_symbol
 from .errors import DataError, SpecError
 from .neighbors import neighbor_list
@@ -182,26 +181,16 @@ _ARRAYS = ("atom_offset_s", "G_ig", "block_first_i", "block_j", "dG_dr_bgc", "dG
 
 def write_descriptors(desc: DatasetDescriptors, path, key: str = "") -> None:
     """Write ``desc`` to HDF5 at ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = _CACHE_FORMAT
-            f.attrs["cache_version"] = CACHE_VERSION
-            f.attrs["alw_ref_version"] = __version__
-            f.attrs["spec"] = json.dumps(desc.spec.to_dict())
-            f.attrs["key"] = key
-            for name in _ARRAYS:
-                arr = getattr(desc, name)
-                if arr is not None:
-                    f.create_dataset(name, data=arr)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = _CACHE_FORMAT
+        f.attrs["cache_version"] = CACHE_VERSION
+        f.attrs["alw_ref_version"] = __version__
+        f.attrs["spec"] = json.dumps(desc.spec.to_dict())
+        f.attrs["key"] = key
+        for name in _ARRAYS:
+            arr = getattr(desc, name)
+            if arr is not None:
+                f.create_dataset(name, data=arr)
 
 
 def read_descriptors(path, expected_key: str | None = None) -> DatasetDescriptors:

@@ -18,15 +18,13 @@ file and what is wrong. Loading and predicting gives the same numbers bit for bi
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 
 import h5py
 import numpy as np
 
 from . import __version__
 from .acsf import ACSFSpec
+from .atomic import atomic_write
 from .errors import ModelError
 from .model import Model, n_params_per_element, predict_structure
 
@@ -36,28 +34,18 @@ MODEL_FORMAT_VERSION = 1
 
 def save_model(model: Model, path) -> None:
     """Write ``model`` to ``path`` (HDF5, layout in the module docstring), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = MODEL_FORMAT
-            f.attrs["format_version"] = MODEL_FORMAT_VERSION
-            f.attrs["alw_ref_version"] = __version__
-            f.attrs["spec"] = model.spec.to_json()
-            f.attrs["hidden"] = np.asarray(model.hidden, np.int64)
-            f.attrs["activation"] = model.activation
-            f.attrs["meta"] = json.dumps(model.meta)
-            f.create_dataset("g_mean", data=model.g_mean_eg)
-            f.create_dataset("g_scale", data=model.g_scale_eg)
-            f.create_dataset("e_ref", data=model.e_ref_e)
-            f.create_dataset("theta", data=model.theta)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = MODEL_FORMAT
+        f.attrs["format_version"] = MODEL_FORMAT_VERSION
+        f.attrs["alw_ref_version"] = __version__
+        f.attrs["spec"] = model.spec.to_json()
+        f.attrs["hidden"] = np.asarray(model.hidden, np.int64)
+        f.attrs["activation"] = model.activation
+        f.attrs["meta"] = json.dumps(model.meta)
+        f.create_dataset("g_mean", data=model.g_mean_eg)
+        f.create_dataset("g_scale", data=model.g_scale_eg)
+        f.create_dataset("e_ref", data=model.e_ref_e)
+        f.create_dataset("theta", data=model.theta)
 
 
 def load_model(path) -> Model:

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from alw_ref import data
+from alw_ref import atomic, data
 from alw_ref.data import (Dataset, Structure, example_dataset_path, read_dataset, split_indices,
                           validate_dataset, validate_structure, write_dataset)
 from alw_ref.errors import DataError
@@ -215,7 +215,7 @@ def test_failed_write_keeps_existing_file(dataset, tmp_path, monkeypatch):
     _only_file(tmp_path, before)
 
     monkeypatch.undo()
-    monkeypatch.setattr(data.os, "replace", lambda a, b: (_ for _ in ()).throw(OSError("disk gone")))
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: (_ for _ in ()).throw(OSError("disk gone")))
     with pytest.raises(OSError, match="disk gone"):
         write_dataset(dataset, path)
     _only_file(tmp_path, before)

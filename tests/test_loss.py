@@ -64,7 +64,6 @@ def test_full_loss_gradient_matches_finite_differences(raw, seed, form, w, activ
 def test_loss_parts_by_hand_and_pooling_over_batches():
     """L_E, L_F, L_S from their definitions (per-atom energy, no padding, masked GPa stress), and
     √(Σ sse / Σ count) over two unequal batches equals the one-batch value (the paper code's defect 3)."""
-    rng = np.random.default_rng(5)
     raw = []
     for n in (1, 3, 5, 2):
         pos = np.array([[0.0, 0.0, 0.0]] + [[1.7 * k + 0.1, 0.2 * k, 0.0] for k in range(1, n)])

@@ -154,7 +154,7 @@ def validate_structure(structure: Structure, index: int | None = None) -> None:
     """Raise DataError (naming structure ``index``, its name and the field) if ``structure`` is bad.
 
     Checks: dtypes and shapes; atomic numbers in 1..118; finite energy, positions, cell, forces and
-    stress where present; det(cell) > 0 Å³ when any pbc is True; no two atoms (periodic images
+    stress where present; det(cell) > 0 Å³ when any pbc is True; no stress without pbc; no two atoms (periodic images
     included) closer than ``MIN_DISTANCE`` Å (via ``alw_ref.neighbors.neighbor_list``).
     """
     s = structure
@@ -194,6 +194,9 @@ def validate_structure(structure: Structure, index: int | None = None) -> None:
             hand = " (det < 0: the lattice vectors are left-handed)" if volume < 0 else ""
             raise DataError(f"{where}: field 'cell': volume {volume:.6g} Å³ <= 0 with pbc "
                             f"{tuple(bool(p) for p in s.pbc)}{hand}")
+    elif s.stress is not None:
+        raise DataError(f"{where}: field 'stress': given for a structure without periodic directions "
+                        f"(pbc all False): stress needs a cell volume; drop it or set pbc")
     _check_min_distance(where, s.positions, s.cell, s.pbc)
 
 

@@ -289,6 +289,8 @@ VALIDATION_CASES = [
     (dict(cell=np.diag([5.0, 5.0, -5.0])),
      r"field 'cell': volume -125 Å³ <= 0 with pbc \(True, True, True\) \(det < 0: the lattice "
      r"vectors are left-handed\)"),
+    (dict(pbc=np.array([False, False, False])),
+     r"field 'stress': given for a structure without periodic directions"),
     (dict(cell=np.diag([5.0, 5.0, 0.0]), pbc=np.array([False, False, True])),
      r"field 'cell': volume 0 Å³ <= 0 with pbc \(False, False, True\)"),
     (dict(positions=np.array([[0., 0, 0], [1.5, 0, 0], [1.53, 0, 0]])),
@@ -324,7 +326,7 @@ def test_validate_structure_message_without_index_or_name():
 def test_valid_edge_cases_pass():
     validate_structure(_base())
     # isolated molecule: no periodic direction, zero cell, atoms beyond any cell
-    validate_structure(_base(cell=np.zeros((3, 3)), pbc=np.array([False] * 3),
+    validate_structure(_base(cell=np.zeros((3, 3)), pbc=np.array([False] * 3), stress=None,
                              positions=np.array([[0., 0, 0], [0.11, 0, 0], [40, 0, 0]])))
     # atoms 0.1 Å apart are allowed (the minimum is strict); labels may be absent
     validate_structure(_base(positions=np.array([[0., 0, 0], [0.1, 0, 0], [2, 2, 2]]),

@@ -32,20 +32,25 @@ MODEL_FORMAT = "alw_ref.model"
 MODEL_FORMAT_VERSION = 1
 
 
+def write_model(model: Model, group) -> None:
+    """Write ``model`` into an open h5py File or Group (layout in the module docstring)."""
+    group.attrs["format"] = MODEL_FORMAT
+    group.attrs["format_version"] = MODEL_FORMAT_VERSION
+    group.attrs["alw_ref_version"] = __version__
+    group.attrs["spec"] = model.spec.to_json()
+    group.attrs["hidden"] = np.asarray(model.hidden, np.int64)
+    group.attrs["activation"] = model.activation
+    group.attrs["meta"] = json.dumps(model.meta)
+    group.create_dataset("g_mean", data=model.g_mean_eg)
+    group.create_dataset("g_scale", data=model.g_scale_eg)
+    group.create_dataset("e_ref", data=model.e_ref_e)
+    group.create_dataset("theta", data=model.theta)
+
+
 def save_model(model: Model, path) -> None:
     """Write ``model`` to ``path`` (HDF5, layout in the module docstring), atomically."""
     with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["format"] = MODEL_FORMAT
-        f.attrs["format_version"] = MODEL_FORMAT_VERSION
-        f.attrs["alw_ref_version"] = __version__
-        f.attrs["spec"] = model.spec.to_json()
-        f.attrs["hidden"] = np.asarray(model.hidden, np.int64)
-        f.attrs["activation"] = model.activation
-        f.attrs["meta"] = json.dumps(model.meta)
-        f.create_dataset("g_mean", data=model.g_mean_eg)
-        f.create_dataset("g_scale", data=model.g_scale_eg)
-        f.create_dataset("e_ref", data=model.e_ref_e)
-        f.create_dataset("theta", data=model.theta)
+        write_model(model, f)
 
 
 def load_model(path) -> Model:
@@ -55,36 +60,41 @@ def load_model(path) -> Model:
     except OSError as err:
         raise ModelError(f"{path}: cannot read the model file ({err})") from None
     with f:
-        fmt, version = f.attrs.get("format"), f.attrs.get("format_version")
-        version = version.item() if isinstance(version, np.generic) else version
-        if fmt != MODEL_FORMAT:
-            raise ModelError(f"{path}: not an alw_ref model file (format attribute {fmt!r})")
-        if version != MODEL_FORMAT_VERSION:
-            raise ModelError(f"{path}: model format version {version!r}; this alw_ref "
-                             f"({__version__}) reads version {MODEL_FORMAT_VERSION}")
-        try:
-            spec = ACSFSpec.from_json(f.attrs["spec"])
-            hidden = tuple(int(h) for h in f.attrs["hidden"])
-            activation = str(f.attrs["activation"])
-            meta = json.loads(f.attrs["meta"])
-            arrays = {name: np.asarray(f[name][()], np.float64) for name in ("g_mean", "g_scale", "e_ref", "theta")}
-        except (KeyError, ValueError, TypeError, OSError) as err:
-            raise ModelError(f"{path}: damaged model file ({type(err).__name__}: {err})") from None
+        return read_model(f, where=str(path))
+
+
+def read_model(group, where: str) -> Model:
+    """Read a model from an open h5py File or Group; ModelError prefixed with ``where`` if invalid."""
+    fmt, version = group.attrs.get("format"), group.attrs.get("format_version")
+    version = version.item() if isinstance(version, np.generic) else version
+    if fmt != MODEL_FORMAT:
+        raise ModelError(f"{where}: not an alw_ref model file (format attribute {fmt!r})")
+    if version != MODEL_FORMAT_VERSION:
+        raise ModelError(f"{where}: model format version {version!r}; this alw_ref "
+                         f"({__version__}) reads version {MODEL_FORMAT_VERSION}")
+    try:
+        spec = ACSFSpec.from_json(group.attrs["spec"])
+        hidden = tuple(int(h) for h in group.attrs["hidden"])
+        activation = str(group.attrs["activation"])
+        meta = json.loads(group.attrs["meta"])
+        arrays = {name: np.asarray(group[name][()], np.float64) for name in ("g_mean", "g_scale", "e_ref", "theta")}
+    except (KeyError, ValueError, TypeError, OSError) as err:
+        raise ModelError(f"{where}: damaged model file ({type(err).__name__}: {err})") from None
     n_el, D = len(spec.elements), spec.n_features
     expected = {"g_mean": (n_el, D), "g_scale": (n_el, D), "e_ref": (n_el,),
                 "theta": (n_el * n_params_per_element(D, hidden),)}
     for name, shape in expected.items():
         if arrays[name].shape != shape:
-            raise ModelError(f"{path}: field {name!r} has shape {arrays[name].shape}, expected {shape} "
+            raise ModelError(f"{where}: field {name!r} has shape {arrays[name].shape}, expected {shape} "
                              f"for {n_el} elements, {D} features and hidden layers {hidden}")
         if not np.all(np.isfinite(arrays[name])):
-            raise ModelError(f"{path}: field {name!r} holds non-finite values")
+            raise ModelError(f"{where}: field {name!r} holds non-finite values")
     if np.any(arrays["g_scale"] <= 0):
-        raise ModelError(f"{path}: field 'g_scale' must be > 0")
+        raise ModelError(f"{where}: field 'g_scale' must be > 0")
     try:
         model = Model.create(spec, hidden, activation)
     except ValueError as err:
-        raise ModelError(f"{path}: {err}") from None
+        raise ModelError(f"{where}: {err}") from None
     model.g_mean_eg[:] = arrays["g_mean"]
     model.g_scale_eg[:] = arrays["g_scale"]
     model.e_ref_e[:] = arrays["e_ref"]

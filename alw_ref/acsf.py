@@ -22,7 +22,7 @@ AtomDNN conventions (the paper's code; each marked ``# AtomDNN convention:`` at 
      textbook dot-product formula returns ±1e-16 at random. For ζ ≥ ½ a zero derivative at B = 0 is
      the true one-sided limit; for ζ < ½ (e.g. the paper's ζ = 0.08) B^ζ ~ φ^(2ζ) has a cusp at
      collinearity (φ = angle from collinear) and its derivative, ~ φ^(2ζ−1), grows without bound as
-     φ → 0. The code stays finite for every ζ > 0 (it divides by √B, never by B, see below), but
+     φ → 0. The code stays finite for every accepted ζ (≥ 0.05, see ZETA_MIN below), but
      ζ < 1 features of nearly collinear triplets are ill-conditioned: a 1e-16 change of geometry
      can change them by ~1e-32ζ relative (0.3 % for ζ = 0.08).
   2. The paper's MoTe2 set uses no R_s shift (R_s = 0); R_s is supported and honoured here.
@@ -40,13 +40,16 @@ r_n, pg_n (= ``pg_ngc[n]``), is accumulated per centre, then
 Radial term t = exp(−η(R−R_s)²) f_c(R):  pg_n = [radial_gaussian_d f_c + radial_gaussian f_c'] û_n.
 Triplet (j = pair n, k = pair m, r_jk = r_ik − r_ij), B = 1 + λ cos θ, cos θ = û_ij·û_ik,
     ∂cosθ/∂r_ij = (û_ik − cosθ û_ij)/R_ij,   ∂cosθ/∂r_ik = (û_ij − cosθ û_ik)/R_ik,
-    t = A F with A = 2^(1−ζ) exp(ζ ln B − η S), S = R_ij² + R_ik² + R_jk², F = f_c(R_ij) f_c(R_ik) f_c(R_jk),
-    g_ij = (ζ λ A F / h)(∂cosθ/∂r_ij / h) + A(∂F/∂R_ij − 2η R_ij F) û_ij,      h = √B,
-    g_ik = (ζ λ A F / h)(∂cosθ/∂r_ik / h) + A(∂F/∂R_ik − 2η R_ik F) û_ik,
+    t = A F with A = 2^(1−ζ) B^ζ e^(−ηS), S = R_ij² + R_ik² + R_jk², F = f_c(R_ij) f_c(R_ik) f_c(R_jk),
+    g_ij = (ζ λ A F / B) ∂cosθ/∂r_ij + A(∂F/∂R_ij − 2η R_ij F) û_ij,
+    g_ik = (ζ λ A F / B) ∂cosθ/∂r_ik + A(∂F/∂R_ik − 2η R_ik F) û_ik,
     g_jk = A(∂F/∂R_jk − 2η R_jk F) û_jk,
     pg_n += g_ij − g_jk,   pg_m += g_ik + g_jk      (since r_jk = r_m − r_n).
-|∂cosθ/∂r| ≤ √(2B)/R near collinearity, so (∂cosθ/∂r)/h stays bounded and A/h ≤ 2h^(2ζ−1) ≤ 2/h is
-finite for every B > 0 representable in float64: no 0/0, no overflow. G5 drops R_jk² and f_c(R_jk).
+With û_jk = (R_ik û_ik − R_ij û_ij)/R_jk every g lies in the plane of (û_ij, û_ik): the û_ij part of
+pg_n (and the û_ik part of pg_m) is accumulated as a scalar (``al_ng``) and expanded once per pair.
+B^ζ is computed by repeated squaring for integer ζ ≤ 1024 (ζλAF/B = ζλ 2^(1−ζ) B^(ζ−1) e^(−ηS) F,
+no division), else as exp(ζ ln B); e^(−ηS) once per distinct η. ζλAF/B ≤ 2ζ B^(ζ−1) is finite for
+every representable B > 0 because the spec requires ζ ≥ ZETA_MIN = 0.05. G5 drops R_jk² and f_c(R_jk).
 Sums over periodic images make ∂G_i/∂r_i = −Σ_{j≠i} ∂G_i/∂r_j (translation invariance) exact by
 construction; rotation invariance makes Σ_j ∂G_i/∂ε symmetric (tested, not imposed).
 """
@@ -92,7 +95,23 @@ def radial_gaussian_d(R, eta, rs):
     return -2.0 * eta * (R - rs) * math.exp(-eta * (R - rs) ** 2)
 
 
+@njit(cache=True)
+def integer_power(x, k):
+    """x**k for integer k ≥ 0 by repeated squaring (exact for the ζ of G4/G5 that are integers)."""
+    out = 1.0
+    while k > 0:
+        if k & 1:
+            out *= x
+        x *= x
+        k >>= 1
+    return out
+
+
 # ---------------------------------------------------------------- descriptor specification
+#: Smallest accepted ζ: B^(ζ−1) ≤ (4.9e-324)^(ζ−1) < 1.8e308 (float64 max) for every representable B > 0.
+ZETA_MIN = 0.05
+
+
 def _fmt(x):
     return f"{x:g}"
 
@@ -156,8 +175,9 @@ class ACSFSpec:
                 raise SpecError(f"ACSFSpec.{field}[{k}]: eta must be >= 0 Å^-2, got {p['eta']}")
             if p.get("Rs", 0.0) < 0:
                 raise SpecError(f"ACSFSpec.{field}[{k}]: Rs must be >= 0 Å, got {p['Rs']}")
-            if "zeta" in p and p["zeta"] <= 0:
-                raise SpecError(f"ACSFSpec.{field}[{k}]: zeta must be > 0, got {p['zeta']}")
+            if "zeta" in p and p["zeta"] < ZETA_MIN:
+                raise SpecError(f"ACSFSpec.{field}[{k}]: zeta must be >= {ZETA_MIN} (finite derivatives "
+                                f"near collinear triplets), got {p['zeta']}")
             if "lambda" in p and p["lambda"] not in (-1.0, 1.0):
                 raise SpecError(f"ACSFSpec.{field}[{k}]: lambda must be -1 or +1, got {p['lambda']}")
             if row in out:
@@ -348,13 +368,15 @@ def derivative_blocks(first_i, j_n):
 
 @njit(cache=True, parallel=True)
 def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
-                g4_eta, g4_zeta, g4_lam, g5_eta, g5_zeta, g5_lam,
+                g4_eta, g4_zeta, g4_lam, g4_zint, g4_uid, g4_eta_u,
+                g5_eta, g5_zeta, g5_lam, g5_zint, g5_uid, g5_eta_u,
                 block_first_i, block_n, self_i, derivatives):
     """G2/G4/G5 of every centre and, if ``derivatives``, ∂G_i/∂r_j blocks and ∂G_i/∂ε (module docstring).
 
     species_i (n_atoms,) int64; first_i (n_atoms+1,) int64; j_n (n_pairs,) int64; r_nc (n_pairs, 3)
     float64 Å; pair_index (n_species, n_species) int64 index of the unordered element pair; rc Å;
-    parameter arrays float64 (η Å⁻², R_s Å, ζ, λ); block_first_i/block_n/self_i from
+    parameter arrays float64 (η Å⁻², R_s Å, ζ, λ), per angular function also int64 zint (ζ if ζ is an
+    integer ≤ 1024, else 0) and uid (index of its η in the distinct-η array eta_u); block_first_i/block_n/self_i from
     ``derivative_blocks`` (empty arrays when not ``derivatives``).
     Returns G_ig (n_atoms, D), dG_dr_bgc (n_blocks, D, 3) Å⁻¹, dG_deps_igcc (n_atoms or 0, D, 3, 3).
     """
@@ -367,6 +389,7 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
     D = off5 + n_pairs_el * n5
     pre4 = 2.0 ** (1.0 - g4_zeta)
     pre5 = 2.0 ** (1.0 - g5_zeta)
+    has_frac = np.any(g4_zint <= 0) or np.any(g5_zint <= 0)
     G_ig = np.zeros((n_atoms, D))
     n_blocks = block_first_i[-1] if derivatives else 0
     dG_dr_bgc = np.zeros((n_blocks, D, 3))
@@ -375,18 +398,24 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
         p0 = first_i[i]
         nn = first_i[i + 1] - p0
         R_n = np.empty(nn)
+        inv_R_n = np.empty(nn)
         u_nc = np.empty((nn, 3))
         fc_n = np.empty(nn)
         dfc_n = np.empty(nn)
         s_n = np.empty(nn, np.int64)
         pg_ngc = np.zeros((nn if derivatives else 0, D, 3))
-        r_jk, dcj, dck, ujk = np.empty(3), np.empty(3), np.empty(3), np.empty(3)
+        al_ng = np.zeros((nn if derivatives else 0, D))   # coefficient of û_n in pg_n
+        r_jk = np.empty(3)
+        E_u = np.empty(max(g4_eta_u.shape[0], g5_eta_u.shape[0]))
+        lnBp = lnBm = 0.0
+        dF5_j = dF5_k = dF4_j = dF4_k = dF4_jk = 0.0
         for n in range(nn):
             r = r_nc[p0 + n]
             R = math.sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2])
             R_n[n] = R
+            inv_R_n[n] = 1.0 / R
             for c in range(3):
-                u_nc[n, c] = r[c] / R
+                u_nc[n, c] = r[c] * inv_R_n[n]
             fc_n[n] = cutoff_cosine(R, rc)
             dfc_n[n] = cutoff_cosine_d(R, rc)
             s_n[n] = species_i[j_n[p0 + n]]
@@ -398,24 +427,23 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
                 G_ig[i, base + p] += g * fc_n[n]
                 if derivatives:
                     dt = radial_gaussian_d(R_n[n], rad_eta[p], rad_rs[p]) * fc_n[n] + g * dfc_n[n]
-                    for c in range(3):
-                        pg_ngc[n, base + p, c] += dt * u_nc[n, c]
+                    al_ng[n, base + p] += dt
         if n4 + n5 > 0:
             for n in range(nn):
                 for m in range(n + 1, nn):
                     Rj, Rk = R_n[n], R_n[m]
-                    cos = u_nc[n, 0] * u_nc[m, 0] + u_nc[n, 1] * u_nc[m, 1] + u_nc[n, 2] * u_nc[m, 2]
                     # AtomDNN convention: (1 + λ cos θ) clipped at 0 — here B = ½|û_ij + λ û_ik|² ≥ 0 is
                     # exactly 0 for exactly collinear triplets; B == 0 → term and derivative are 0.
-                    hp2 = 0.0
-                    hm2 = 0.0
+                    Bp = 0.0
+                    Bm = 0.0
                     for c in range(3):
-                        hp2 += (u_nc[n, c] + u_nc[m, c]) ** 2
-                        hm2 += (u_nc[n, c] - u_nc[m, c]) ** 2
-                    hp = math.sqrt(0.5 * hp2)       # √B for λ = +1
-                    hm = math.sqrt(0.5 * hm2)       # √B for λ = −1
-                    lnhp = math.log(hp) if hp > 0.0 else 0.0
-                    lnhm = math.log(hm) if hm > 0.0 else 0.0
+                        Bp += (u_nc[n, c] + u_nc[m, c]) ** 2
+                        Bm += (u_nc[n, c] - u_nc[m, c]) ** 2
+                    Bp *= 0.5                       # 1 + cos θ
+                    Bm *= 0.5                       # 1 − cos θ
+                    if has_frac:                    # ln B for non-integer ζ
+                        lnBp = math.log(Bp) if Bp > 0.0 else 0.0
+                        lnBm = math.log(Bm) if Bm > 0.0 else 0.0
                     for c in range(3):
                         r_jk[c] = r_nc[p0 + m, c] - r_nc[p0 + n, c]
                     Rjk = math.sqrt(r_jk[0] ** 2 + r_jk[1] ** 2 + r_jk[2] ** 2)
@@ -426,37 +454,49 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
                     S4 = S5 + Rjk * Rjk
                     pidx = pair_index[s_n[n], s_n[m]]
                     if derivatives:
-                        # ∂cosθ/∂r_ij and ∂cosθ/∂r_ik (module docstring)
-                        for c in range(3):
-                            dcj[c] = (u_nc[m, c] - cos * u_nc[n, c]) / Rj
-                            dck[c] = (u_nc[n, c] - cos * u_nc[m, c]) / Rk
-                            ujk[c] = r_jk[c] / Rjk if Rjk > 0.0 else 0.0
+                        # ∂cosθ/∂r_ij = (û_ik − cosθ û_ij)/R_ij, û_jk = (R_ik û_ik − R_ij û_ij)/R_jk
+                        cos = u_nc[n, 0] * u_nc[m, 0] + u_nc[n, 1] * u_nc[m, 1] + u_nc[n, 2] * u_nc[m, 2]
+                        inv_Rj, inv_Rk = inv_R_n[n], inv_R_n[m]
+                        inv_Rjk = 1.0 / Rjk if Rjk > 0.0 else 0.0
+                        Rj_Rjk, Rk_Rjk = Rj * inv_Rjk, Rk * inv_Rjk
                         dF5_j = dfc_n[n] * fc_n[m]
                         dF5_k = fc_n[n] * dfc_n[m]
                         dF4_j = dF5_j * fcjk
                         dF4_k = dF5_k * fcjk
-                        dF4_jk = F5 * cutoff_cosine_d(Rjk, rc)
+                        if fcjk > 0.0:
+                            dF4_jk = F5 * cutoff_cosine_d(Rjk, rc)
                     for kind in range(2):
                         if kind == 0:
-                            if fcjk == 0.0:
+                            if fcjk == 0.0 or n4 == 0:
                                 continue
-                            eta_a, zeta_a, lam_a, pre_a = g4_eta, g4_zeta, g4_lam, pre4
+                            eta_a, zeta_a, lam_a, pre_a, zint_a, uid_a, etau_a = (
+                                g4_eta, g4_zeta, g4_lam, pre4, g4_zint, g4_uid, g4_eta_u)
                             base, F, S = off4 + pidx * n4, F4, S4
                         else:
-                            eta_a, zeta_a, lam_a, pre_a = g5_eta, g5_zeta, g5_lam, pre5
+                            if n5 == 0:
+                                continue
+                            eta_a, zeta_a, lam_a, pre_a, zint_a, uid_a, etau_a = (
+                                g5_eta, g5_zeta, g5_lam, pre5, g5_zint, g5_uid, g5_eta_u)
                             base, F, S = off5 + pidx * n5, F5, S5
+                        for u in range(etau_a.shape[0]):     # exp(−ηS) once per distinct η
+                            E_u[u] = math.exp(-etau_a[u] * S)
                         for p in range(eta_a.shape[0]):
                             lam = lam_a[p]
-                            h = hp if lam > 0.0 else hm
-                            if h == 0.0:
+                            B = Bp if lam > 0.0 else Bm
+                            if B == 0.0:
                                 continue        # AtomDNN convention: base exactly 0 → term and derivative 0
-                            lnh = lnhp if lam > 0.0 else lnhm
-                            eta = eta_a[p]
-                            A = pre_a[p] * math.exp(2.0 * zeta_a[p] * lnh - eta * S)
+                            E = E_u[uid_a[p]]
+                            zi = zint_a[p]
+                            if zi > 0:          # integer ζ: B^(ζ−1) by squaring, no division by B
+                                Bz1 = integer_power(B, zi - 1)
+                                A = pre_a[p] * Bz1 * B * E
+                                a_cos = zi * lam * pre_a[p] * Bz1 * E * F     # ζλ A F / B
+                            else:
+                                A = pre_a[p] * math.exp(zeta_a[p] * (lnBp if lam > 0.0 else lnBm)) * E
+                                a_cos = zeta_a[p] * lam * A * F / B             # finite: ζ ≥ ZETA_MIN
                             G_ig[i, base + p] += A * F
                             if derivatives:
-                                inv_h = 1.0 / h
-                                a_cos = zeta_a[p] * lam * A * F * inv_h   # ζλAF/B = a_cos / h, split
+                                eta = eta_a[p]
                                 if kind == 0:
                                     a_j = A * (dF4_j - 2.0 * eta * Rj * F)
                                     a_k = A * (dF4_k - 2.0 * eta * Rk * F)
@@ -465,21 +505,34 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
                                     a_j = A * (dF5_j - 2.0 * eta * Rj * F)
                                     a_k = A * (dF5_k - 2.0 * eta * Rk * F)
                                     a_jk = 0.0
+                                # pg_n += g_ij − g_jk and pg_m += g_ik + g_jk written in the basis
+                                # (û_ij, û_ik): û_ij parts go to al_ng, û_ik parts straight to pg
+                                t = a_cos
+                                al_ng[n, base + p] += a_j - t * cos * inv_Rj + a_jk * Rj_Rjk
+                                al_ng[m, base + p] += a_k - t * cos * inv_Rk + a_jk * Rk_Rjk
+                                be_n = t * inv_Rj - a_jk * Rk_Rjk
+                                be_m = t * inv_Rk - a_jk * Rj_Rjk
                                 for c in range(3):
-                                    g_jk = a_jk * ujk[c]
-                                    pg_ngc[n, base + p, c] += a_cos * (dcj[c] * inv_h) + a_j * u_nc[n, c] - g_jk
-                                    pg_ngc[m, base + p, c] += a_cos * (dck[c] * inv_h) + a_k * u_nc[m, c] + g_jk
+                                    pg_ngc[n, base + p, c] += be_n * u_nc[m, c]
+                                    pg_ngc[m, base + p, c] += be_m * u_nc[n, c]
         if derivatives:
-            b_self = self_i[i]
+            self_gc = np.zeros((D, 3))
+            eps_gcc = dG_deps_igcc[i]
             for n in range(nn):
                 b = block_n[p0 + n]
+                r0, r1, r2 = r_nc[p0 + n, 0], r_nc[p0 + n, 1], r_nc[p0 + n, 2]
                 for g in range(D):
                     for a in range(3):
-                        v = pg_ngc[n, g, a]
+                        v = pg_ngc[n, g, a] + al_ng[n, g] * u_nc[n, a]
                         dG_dr_bgc[b, g, a] += v
-                        dG_dr_bgc[b_self, g, a] -= v
-                        for bb in range(3):
-                            dG_deps_igcc[i, g, a, bb] += v * r_nc[p0 + n, bb]
+                        self_gc[g, a] -= v
+                        eps_gcc[g, a, 0] += v * r0
+                        eps_gcc[g, a, 1] += v * r1
+                        eps_gcc[g, a, 2] += v * r2
+            b_self = self_i[i]
+            for g in range(D):
+                for a in range(3):
+                    dG_dr_bgc[b_self, g, a] += self_gc[g, a]
     return G_ig, dG_dr_bgc, dG_deps_igcc
 
 
@@ -487,6 +540,14 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
 def _param_arrays(rows, width):
     a = np.asarray(rows, np.float64).reshape(len(rows), width)
     return tuple(np.ascontiguousarray(a[:, k]) for k in range(width))
+
+
+def _angular_arrays(rows):
+    """η, ζ, λ (float64), zint (ζ if integer ≤ 1024 else 0), uid (index into eta_u), eta_u (distinct η)."""
+    eta, zeta, lam = _param_arrays(rows, 3)
+    zint = np.where((zeta == np.round(zeta)) & (zeta <= 1024), zeta, 0).astype(np.int64)
+    eta_u, uid = np.unique(eta, return_inverse=True)
+    return eta, zeta, lam, zint, uid.astype(np.int64).ravel(), eta_u
 
 
 def descriptors_from_pairs(spec, species_i, first_i, j_n, r_nc, derivatives=True):
@@ -530,7 +591,7 @@ def descriptors_from_pairs(spec, species_i, first_i, j_n, r_nc, derivatives=True
         block_j = block_n = self_i = np.zeros(0, np.int64)
     G_ig, dG_dr_bgc, dG_deps_igcc = acsf_kernel(
         species_i, first_i, j_n, r_nc, pair_index, spec.rc, *_param_arrays(spec.radial, 2),
-        *_param_arrays(spec.angular, 3), *_param_arrays(spec.angular_g5, 3),
+        *_angular_arrays(spec.angular), *_angular_arrays(spec.angular_g5),
         block_first_i, block_n, self_i, bool(derivatives))
     if not derivatives:
         return ACSFResult(G_ig=G_ig)

@@ -233,7 +233,7 @@ def test_collinear_chain_small_zeta_finite_and_exact():
         assert np.all(np.isfinite(arr))
 
 
-@pytest.mark.parametrize("offset", [0.0, 1e-12, 1e-7, 0.05])
+@pytest.mark.parametrize("offset", [0.0, 1e-150, 1e-12, 1e-7, 0.05])
 def test_near_collinear_triplet_small_zeta(offset):
     """Molecule Mo–Mo–Mo on a line (middle atom pushed off by ``offset`` Å), ζ = 0.08: finite values and
     derivatives for every offset (derivative ~ φ^(2ζ−1) grows as the angle φ → 0), FD-exact away from it."""
@@ -330,7 +330,8 @@ GOOD = dict(elements=(42, 52), rc=5.0, radial=((0.0, 0.0),), angular=((0.1, 1.0,
     (dict(radial=((1.0, 0.0, 2.0),)), r"radial\[0\]: expected 2 numbers"),
     (dict(radial=((float("inf"), 0.0),)), r"radial\[0\]: non-finite"),
     (dict(radial=((1.0, 0.0), (1.0, 0.0))), r"radial\[1\]: duplicate of radial\[0\]"),
-    (dict(angular=((0.1, 0.0, 1.0),)), r"angular\[0\]: zeta must be > 0"),
+    (dict(angular=((0.1, 0.0, 1.0),)), r"angular\[0\]: zeta must be >= 0.05"),
+    (dict(angular_g5=((0.1, 0.01, 1.0),)), r"angular_g5\[0\]: zeta must be >= 0.05"),
     (dict(angular=((0.1, 1.0, 0.5),)), r"angular\[0\]: lambda must be -1 or \+1"),
     (dict(angular_g5=(("a", 1.0, 1.0),)), r"angular_g5\[0\]: expected numbers"),
     (dict(radial=(), angular=()), "no functions"),

@@ -297,8 +297,8 @@ class ACSFSpec:
 
     @classmethod
     def mote2_paper(cls, elements=("Mo", "Te")):
-        """AtomDNN's MoTe2 set used by the paper (AtomDNN, github.com/Gao-Group/atomdnn; summarised in ../shared/notes/paper_code.md; from AtomDNN's
-        MoTe2 example input): R_c = 6.5 Å; G1 and G2 with η ∈ {0.01, 0.1, 1, 5, 10} Å⁻², R_s = 0;
+        """AtomDNN's MoTe2 set used by the paper (from the MoTe2 example input of AtomDNN,
+        github.com/Gao-Group/atomdnn, the paper's code): R_c = 6.5 Å; G1 and G2 with η ∈ {0.01, 0.1, 1, 5, 10} Å⁻², R_s = 0;
         G4 with η = 0.01 Å⁻², ζ ∈ {0.08, 1, 10, 100}, λ = ±1. Two elements: 6·2 + 8·3 = 36 features."""
         # AtomDNN convention: no R_s shift in G2 (R_s = 0 for every radial function).
         radial = ((0.0, 0.0),) + tuple((eta, 0.0) for eta in (0.01, 0.1, 1.0, 5.0, 10.0))

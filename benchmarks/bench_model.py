@@ -1,0 +1,318 @@
+"""Benchmark: model prediction (E, F, σ) and one full training gradient, alw_ref against PyTorch autograd.
+
+System: ``--structures`` rattled Mo/Te rock-salt cells of about ``--atoms`` atoms each (the generator
+and the 50-feature, R_c = 6 Å spec of ``bench_acsf.py``), random labels (energy, forces, stress on
+every structure). Paper architecture: 2 × 30 tanh per element, standardisation and reference energies
+fitted on the data. Descriptors and their derivatives are precomputed (not timed); so is gathering
+them into a batch (``alw_ref.model.make_batch``, ``torch_reference.TorchBatch.from_batch``).
+
+Timed, per atom (µs/atom), best of ``--repeat`` runs after one warm-up, same thread count for Numba,
+BLAS (threadpoolctl, when installed) and torch (``--threads``, default 1):
+  (a) prediction of E, F, σ: ``alw_ref.model.predict_batch`` vs ``torch_reference.predict``;
+  (b) one training gradient, L = w_E L_E + w_F L_F + w_S L_S (RMSE form, all weights > 0) and ∂L/∂θ:
+      ``alw_ref.loss.loss_and_gradient`` vs ``torch_reference.loss_and_gradient`` (double backward).
+Targets (issue 3): training gradient ≥ 2× faster than PyTorch, prediction ≥ 3× faster
+(issue 6 asks ≥ 3× for the training step).
+
+Before timing, both implementations are compared: E, F, σ, the loss, and ∂L/∂θ (max |Δ| / max |∂L/∂θ|).
+A breakdown of alw_ref's training step (the pieces of ``loss_and_gradient`` called in the same order,
+each timed with time.perf_counter) shows what limits it. Prints a table, writes JSON (default
+``benchmarks/results/bench_model.json``).
+
+    python benchmarks/bench_model.py [--structures 16] [--atoms 216] [--threads 1] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repo, when alw_ref is not installed
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bench_acsf import bench_spec, rocksalt  # noqa: E402
+
+from alw_ref import forces as alw_forces  # noqa: E402
+from alw_ref import mlp  # noqa: E402
+from alw_ref.data import Dataset, Structure  # noqa: E402
+from alw_ref.describe import compute_descriptors  # noqa: E402
+from alw_ref.loss import COMPONENTS, loss_and_gradient, residuals, term_value_and_slope  # noqa: E402
+from alw_ref.model import (Model, Prediction, fit_reference_energies, fit_standardization,  # noqa: E402
+                           make_batch, predict_batch, voigt)
+from alw_ref.units import EV_PER_A3_TO_GPA, VOIGT_PAIRS  # noqa: E402
+
+WEIGHTS = {"energy": 1.0, "forces": 1.0, "stress": 0.1}
+TARGETS = {"train": 2.0, "predict": 3.0}
+
+
+def labelled_dataset(n_structures: int, n_atoms: int, seed: int = 0) -> Dataset:
+    """Rattled rock-salt cells (``bench_acsf.rocksalt``, one seed each) with random labels:
+    E ~ −4 eV/atom + N(0, 1 eV), F ~ N(0, 0.5 eV/Å), σ ~ N(0, 0.01 eV/Å³) (≈ 1.6 GPa)."""
+    rng = np.random.default_rng(seed)
+    structures = []
+    for k in range(n_structures):
+        numbers, positions, cell, pbc = rocksalt(n_atoms, seed=seed + k)
+        n = len(numbers)
+        structures.append(Structure(numbers, positions, cell, pbc, energy=-4.0 * n + rng.normal(),
+                                    forces=rng.normal(0.0, 0.5, (n, 3)), stress=rng.normal(0.0, 0.01, 6),
+                                    name=f"rocksalt-{k}"))
+    return Dataset.from_structures(structures)
+
+
+def fitted_model(spec, dataset: Dataset, G_ig: np.ndarray, species_i: np.ndarray) -> Model:
+    """Paper architecture (2 × 30 tanh), standardisation and reference energies fitted on ``dataset``."""
+    model = Model.create(spec, hidden=(30, 30), activation="tanh", seed=0)
+    n_el = len(spec.elements)
+    model.g_mean_eg, model.g_scale_eg = fit_standardization(G_ig, species_i, n_el)
+    counts = np.stack([np.bincount(species_i[a:b], minlength=n_el)
+                       for a, b in zip(dataset.atom_offset[:-1], dataset.atom_offset[1:])])
+    model.e_ref_e = fit_reference_energies(dataset.energy, counts)
+    return model
+
+
+def training_step_breakdown(model: Model, batch, weights: dict) -> dict:
+    """Seconds spent in each piece of ``loss_and_gradient`` (same calls, same order as alw_ref.loss/model).
+
+    Returns {"forward MLP", "input gradient", "force/virial kernel", "loss and adjoints",
+    "adjoint kernel", "parameter gradient"} and the checked gradient under "_gradient".
+    """
+    t = {}
+    clock = time.perf_counter
+    n, D = batch.G_ig.shape
+    n_el = len(model.elements)
+    # forward MLP (model._forward without the input gradient)
+    t0 = clock()
+    E_i = np.zeros(n)
+    rows_e, a_e, z_e = [], [], []
+    for e in range(n_el):
+        rows = np.flatnonzero(batch.species_i == e)
+        x = (batch.G_ig[rows] - model.g_mean_eg[e]) / model.g_scale_eg[e]
+        y, a_list, z_list = mlp.forward(model.layers(e), x, model.activation)
+        E_i[rows] = model.e_ref_e[e] + y
+        rows_e.append(rows)
+        a_e.append(a_list)
+        z_e.append(z_list)
+    energy_s = np.add.reduceat(E_i, batch.atom_offset_s[:-1])
+    t["forward MLP"] = clock() - t0
+    # input gradient ∂E_i/∂G_i
+    t0 = clock()
+    dE_dG = np.zeros((n, D))
+    for e in range(n_el):
+        dE_dG[rows_e[e]] = mlp.input_gradient(model.layers(e), a_e[e], model.activation) / model.g_scale_eg[e]
+    t["input gradient"] = clock() - t0
+    # forces and virials (Eq. 2, 3)
+    t0 = clock()
+    F_ic, W_icc = alw_forces.forces_and_virials(dE_dG, batch.gidx_i, batch.shift_i, batch.block_first_i,
+                                                batch.block_j, batch.dG_dr_bgc, batch.dG_deps_igcc)
+    W_scc = np.zeros((len(batch.structure_s), 3, 3))
+    np.add.at(W_scc, batch.structure_i, W_icc)
+    pred = Prediction(energy_s, E_i, F_ic, voigt(W_scc / batch.volume_s[:, None, None]))
+    t["force/virial kernel"] = clock() - t0
+    # loss, slopes, adjoints ∂L/∂E, ∂L/∂F, Ŵ
+    t0 = clock()
+    res = residuals(pred, batch)
+    slopes = {k: term_value_and_slope(res[k], "rmse")[1] for k in COMPONENTS}
+    dL_dE = weights["energy"] * slopes["energy"] / batch.n_atoms_s
+    dL_dF = weights["forces"] * slopes["forces"].reshape(-1, 3)
+    dL_dS = weights["stress"] * EV_PER_A3_TO_GPA * slopes["stress"].reshape(-1, 6)
+    What_scc = np.zeros((len(batch.structure_s), 3, 3))
+    for k, (a, b) in enumerate(VOIGT_PAIRS):
+        What_scc[:, a, b] = dL_dS[:, k] / batch.volume_s
+    u_i = dL_dE[batch.structure_i]
+    What_icc = What_scc[batch.structure_i]
+    t["loss and adjoints"] = clock() - t0
+    # descriptor-space adjoint v_i
+    t0 = clock()
+    v_ig = alw_forces.descriptor_adjoint(dL_dF, What_icc, batch.gidx_i, batch.shift_i, batch.block_first_i,
+                                         batch.block_j, batch.dG_dr_bgc, batch.dG_deps_igcc)
+    t["adjoint kernel"] = clock() - t0
+    # reverse-over-forward parameter gradient
+    t0 = clock()
+    grad = np.zeros_like(model.theta)
+    for e in range(n_el):
+        rows = rows_e[e]
+        grads = mlp.parameter_gradient(model.layers(e), a_e[e], z_e[e], u_i[rows],
+                                       v_ig[rows] / model.g_scale_eg[e], model.activation)
+        for (dW, db), (W, b) in zip(grads, model.layers(e, grad)):
+            W += dW
+            b += db
+    t["parameter gradient"] = clock() - t0
+    t["_gradient"] = grad
+    return t
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def interleaved_best_times(cases: dict, repeat: int) -> dict:
+    """Best wall time (s) of each callable over ``repeat`` rounds after one warm-up round; every round
+    runs all cases one after the other, so a change of machine load hits alw_ref and torch alike."""
+    for fn in cases.values():
+        fn()
+    best = {k: np.inf for k in cases}
+    for _ in range(repeat):
+        for k, fn in cases.items():
+            best[k] = min(best[k], _timed(fn))
+    return best
+
+
+def max_rel(a, b) -> float:
+    """max |a − b| / max |b| (0 when both vanish)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    scale = np.max(np.abs(b)) if b.size else 0.0
+    return float(np.max(np.abs(a - b)) / scale) if scale > 0 else float(np.max(np.abs(a - b), initial=0.0))
+
+
+def crosscheck(model, batch, tm, tb, weights) -> dict:
+    """Differences between alw_ref and torch: E, F, σ, loss, ∂L/∂θ (relative to the largest |value|)."""
+    import torch_reference as tr
+
+    ours = loss_and_gradient(model, batch, weights, form="rmse")
+    total, parts, grad, pred = tr.loss_and_gradient(tm, tb, weights, form="rmse")
+    g_ours, g_torch = ours.gradient, grad
+    big = np.abs(g_ours) > 1e-6 * np.max(np.abs(g_ours))
+    return {
+        "energy_rel": max_rel(pred.energy_s.detach().numpy(), ours.prediction.energy_s),
+        "forces_rel": max_rel(pred.forces_ic.detach().numpy(), ours.prediction.forces_ic),
+        "stress_rel": max_rel(pred.stress_sv.detach().numpy(), ours.prediction.stress_sv),
+        "loss_rel": abs(total - ours.total) / abs(ours.total),
+        "gradient_rel_to_max": max_rel(g_torch, g_ours),
+        "gradient_elementwise_rel": float(np.max(np.abs(g_torch - g_ours)[big] / np.abs(g_ours[big]))),
+    }
+
+
+def set_threads(k: int):
+    """Numba, torch and (with threadpoolctl) BLAS thread counts; returns the BLAS limiter or None."""
+    numba.set_num_threads(k)
+    try:
+        import torch
+        torch.set_num_threads(k)
+    except ImportError:
+        pass
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print("threadpoolctl not installed: NumPy's BLAS threads are not limited", file=sys.stderr)
+        return None
+    return threadpool_limits(limits=k)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--structures", type=int, default=16, help="number of structures (default: %(default)s)")
+    p.add_argument("--atoms", type=int, default=216, help="target atoms per structure (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=1, help="Numba/BLAS/torch threads (default: %(default)s)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per case (default: %(default)s)")
+    p.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_model.json"),
+                   help="where to write the JSON results (default: %(default)s)")
+    args = p.parse_args(argv)
+    limiter = set_threads(args.threads)  # noqa: F841  (kept alive for the run)
+
+    spec = bench_spec()
+    dataset = labelled_dataset(args.structures, args.atoms)
+    desc = compute_descriptors(dataset, spec)
+    species = spec.species_index(dataset.numbers)
+    model = fitted_model(spec, dataset, desc.G_ig, species)
+    batch = make_batch(dataset, desc, np.arange(len(dataset)), species)
+    n = len(batch.species_i)
+    print(f"{len(dataset)} structures, {n} atoms, D = {spec.n_features}, "
+          f"{len(desc.block_j) / n:.1f} derivative blocks/atom, {args.threads} thread(s)", flush=True)
+
+    try:
+        import torch
+        import torch_reference as tr
+    except ImportError:
+        torch = None
+        print("torch not installed (bench extra): alw_ref timings only", file=sys.stderr)
+    cases = {"alw_ref_predict": lambda: predict_batch(model, batch),
+             "alw_ref_train": lambda: loss_and_gradient(model, batch, WEIGHTS)}
+    if torch is not None:
+        tm = tr.TorchModel.from_model(model)
+        tb = tr.TorchBatch.from_batch(batch, len(spec.elements))
+        check = crosscheck(model, batch, tm, tb, WEIGHTS)
+
+        def torch_graph():
+            pred = tr.predict(tm, tb, create_graph=True)
+            parts = tr.loss_terms(pred, tb)
+            return sum(WEIGHTS[k] * parts[k] for k in COMPONENTS)
+
+        cases.update({"torch_predict": lambda: tr.predict(tm, tb, create_graph=False),
+                      "torch_train": lambda: tr.loss_and_gradient(tm, tb, WEIGHTS),
+                      "torch_train_forward": torch_graph})
+    best = interleaved_best_times(cases, args.repeat)
+    ours_predict, ours_train = best["alw_ref_predict"], best["alw_ref_train"]
+    pieces = [training_step_breakdown(model, batch, WEIGHTS) for _ in range(args.repeat + 1)][1:]
+    breakdown = {k: min(pc[k] for pc in pieces) for k in pieces[0] if not k.startswith("_")}
+    bd_err = max_rel(pieces[0]["_gradient"], loss_and_gradient(model, batch, WEIGHTS).gradient)
+    # Memory-traffic yardstick: one streaming read of the dG/dr blocks the kernels contract.
+    used = batch.dG_dr_bgc[batch.block_first_i[batch.gidx_i[0]]:batch.block_first_i[batch.gidx_i[-1] + 1]]
+    t_stream = min(_timed(lambda: used.sum()) for _ in range(args.repeat))
+
+    result = {"benchmark": "model", "machine": platform.platform(), "numba": numba.__version__,
+              "threads": args.threads, "n_structures": len(dataset), "n_atoms": n,
+              "n_features": spec.n_features, "hidden": list(model.hidden), "activation": model.activation,
+              "blocks_per_atom": len(desc.block_j) / n, "weights": WEIGHTS,
+              "alw_ref_predict_us_per_atom": 1e6 * ours_predict / n,
+              "alw_ref_train_us_per_atom": 1e6 * ours_train / n,
+              "alw_ref_train_breakdown_us_per_atom": {k: 1e6 * v / n for k, v in breakdown.items()},
+              "breakdown_gradient_rel_diff": bd_err,
+              "dG_dr_bytes_per_atom": used.nbytes / n, "stream_read_dG_dr_us_per_atom": 1e6 * t_stream / n}
+    if torch is not None:
+        result["torch"] = torch.__version__
+        result["crosscheck"] = check
+        t_pred, t_train, t_graph = best["torch_predict"], best["torch_train"], best["torch_train_forward"]
+        result.update({
+            "torch_predict_us_per_atom": 1e6 * t_pred / n,
+            "torch_train_us_per_atom": 1e6 * t_train / n,
+            "torch_train_forward_us_per_atom": 1e6 * t_graph / n,
+            "torch_train_double_backward_us_per_atom": 1e6 * (t_train - t_graph) / n,
+            "speedup_predict": t_pred / ours_predict,
+            "speedup_train": t_train / ours_train,
+        })
+
+    print(f"\nModel benchmark: 2 x 30 tanh, {len(spec.elements)} elements, R_c = {spec.rc} Å, "
+          f"D = {spec.n_features}, float64, {n} atoms, {args.threads} thread(s)")
+    if torch is not None:
+        c = result["crosscheck"]
+        print(f"torch vs alw_ref: ∂L/∂θ max|Δ|/max|g| = {c['gradient_rel_to_max']:.1e} "
+              f"(elementwise {c['gradient_elementwise_rel']:.1e}); E {c['energy_rel']:.1e}, "
+              f"F {c['forces_rel']:.1e}, σ {c['stress_rel']:.1e}, L {c['loss_rel']:.1e}")
+    print(f"{'µs/atom':<24} {'alw_ref':>10} {'torch':>10} {'speed-up':>9} {'target':>7}")
+    for key, label in (("predict", "prediction E, F, σ"), ("train", "training gradient")):
+        ours = result[f"alw_ref_{key}_us_per_atom"]
+        line = f"{label:<24} {ours:>10.2f}"
+        if torch is not None:
+            s = result[f"speedup_{key}"]
+            ok = "met" if s >= TARGETS[key] else "MISSED"
+            line += f" {result[f'torch_{key}_us_per_atom']:>10.2f} {s:>8.2f}x {TARGETS[key]:>5.1f}x {ok}"
+        print(line)
+    if torch is not None:
+        print(f"  torch training: forward + ∂E/∂G graph + loss {result['torch_train_forward_us_per_atom']:.2f}, "
+              f"double backward {result['torch_train_double_backward_us_per_atom']:.2f} µs/atom")
+    bd = result["alw_ref_train_breakdown_us_per_atom"]
+    total = sum(bd.values())
+    print(f"alw_ref training step breakdown (sum {total:.2f} µs/atom; gradient check {bd_err:.0e}):")
+    for k, v in bd.items():
+        print(f"  {k:<22} {v:>8.2f} µs/atom {100 * v / total:>5.1f} %")
+    print(f"yardstick: one read of the dG/dr blocks ({result['dG_dr_bytes_per_atom'] / 1024:.1f} KiB/atom, "
+          f"numpy sum) {result['stream_read_dG_dr_us_per_atom']:.2f} µs/atom; the force/virial and adjoint "
+          f"kernels each read them once")
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""End-to-end tests of training (alw_ref/train.py) and evaluation (alw_ref/evaluate.py) on small data."""
+
+import json
+
+import numpy as np
+import pytest
+
+from alw_ref import evaluate as evaluate_cli
+from alw_ref import train as train_mod
+from alw_ref.data import example_dataset_path, read_dataset, write_dataset
+from alw_ref.errors import DataError, SpecError
+from alw_ref.potential import load_model
+
+SMALL = dict(rc=4.0, hidden=(8, 8), batch_size=8, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    """40 structures of the bundled mlearn Mo example (keeps CI fast)."""
+    data = read_dataset(example_dataset_path())
+    path = tmp_path_factory.mktemp("data") / "mo40.h5"
+    write_dataset(data.subset(np.arange(0, 200, 5)), path)
+    return path
+
+
+def test_end_to_end_writes_every_file_and_loss_falls(small_dataset, tmp_path):
+    out = tmp_path / "run"
+    res = train_mod.train(small_dataset, out=out, epochs=6, cache_dir=str(tmp_path / "cache"), **SMALL)
+    for name in ("settings.json", "metrics.csv", "metrics.jsonl", "best.h5", "checkpoint.h5",
+                 "test_metrics.json", "learning_curves.png", "weights.png", "parity.png"):
+        assert (out / name).exists(), name
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(1, 7))
+    assert rows[-1]["val_loss"] < rows[0]["val_loss"]
+    assert rows[-1]["train_forces_rmse"] < rows[0]["train_forces_rmse"]
+    # SoftAdapt (default): first epoch uses the initial weights, later ones sum to 1 and move
+    assert rows[0]["w_energy"] == pytest.approx(1 / 3) and rows[0]["w_stress"] == pytest.approx(1 / 3)
+    for r in rows:
+        assert r["w_energy"] + r["w_forces"] + r["w_stress"] == pytest.approx(1.0, abs=1e-12)
+    assert any(abs(r["w_forces"] - 1 / 3) > 1e-6 for r in rows[1:])
+    header = (out / "metrics.csv").read_text().splitlines()[0]
+    assert "train_energy_rmse" in header and "val_stress_rmse" in header
+    test = json.loads((out / "test_metrics.json").read_text())
+    assert test["units"]["forces"] == "meV/Å" and test["test"]["n_structures"] == 4
+    assert load_model(out / "best.h5").spec.rc == 4.0
+    assert res.best_epoch == min(rows, key=lambda r: r["val_loss"])["epoch"]
+
+
+@pytest.mark.parametrize("weighting", ["fixed", "linear", "dwa", "uncertainty"])
+def test_other_weightings_run(small_dataset, tmp_path, weighting):
+    extra = {"limit_weights": (0.1, 0.8, 0.1)} if weighting == "linear" else {}
+    res = train_mod.train(small_dataset, out=tmp_path / weighting, epochs=3, weighting=weighting,
+                          weights=(0.5, 0.3, 0.2), cache_dir="", plots=False, **SMALL, **extra)
+    assert len(res.rows) == 3
+    if weighting == "fixed":
+        assert all(r["w_forces"] == pytest.approx(0.3) for r in res.rows)
+
+
+def test_resume_is_bit_for_bit(small_dataset, tmp_path):
+    kw = dict(cache_dir="", plots=False, **SMALL)
+    full = train_mod.train(small_dataset, out=tmp_path / "a", epochs=4, **kw)
+    train_mod.train(small_dataset, out=tmp_path / "b", epochs=2, **kw)
+    resumed = train_mod.train(small_dataset, out=tmp_path / "b", epochs=4, resume=True, **kw)
+    ca, cb = (load_model(tmp_path / d / "best.h5") for d in "ab")
+    np.testing.assert_array_equal(ca.theta, cb.theta)
+    strip = [{k: v for k, v in r.items() if k != "time_s"} for r in full.rows]
+    assert strip == [{k: v for k, v in r.items() if k != "time_s"} for r in resumed.rows]
+    with pytest.raises(ValueError, match=r"--resume with changed options \['lr'\]"):
+        train_mod.train(small_dataset, out=tmp_path / "b", epochs=5, resume=True, lr=0.01, **kw)
+
+
+def test_bad_inputs_fail_before_training(small_dataset, tmp_path):
+    data = read_dataset(small_dataset)
+    no_stress = tmp_path / "nostress.h5"
+    import dataclasses
+    write_dataset(dataclasses.replace(data, has_stress=np.zeros(len(data), bool),
+                                      stress=np.full_like(data.stress, np.nan)), no_stress)
+    with pytest.raises(DataError, match=r"no structure of the dataset has a stress label.*--weights 0.5,0.5,0"):
+        train_mod.train(no_stress, out=tmp_path / "x", epochs=1, **SMALL)
+    res = train_mod.train(no_stress, out=tmp_path / "y", epochs=1, weighting="fixed", weights=(0.5, 0.5, 0.0),
+                          cache_dir="", plots=False, **SMALL)
+    assert np.isnan(res.test_metrics["stress_rmse"])
+    with pytest.raises(ValueError, match="unknown weighting 'magic'"):
+        train_mod.train(small_dataset, out=tmp_path / "z", weighting="magic", **SMALL)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"elements": [52], "rc": 4.0, "radial": [[0.0, 0.0]]}))
+    with pytest.raises(SpecError, match=r"Mo \(Z=42\)"):
+        train_mod.train(small_dataset, out=tmp_path / "w", spec=str(spec), **SMALL)
+    assert train_mod.main([str(small_dataset), "--out", str(tmp_path / "v"), "--weighting", "fixed",
+                           "--weights", "1,0,0", "--quiet", "--epochs", "0", "--lr", "-1"]) == 1
+
+
+def test_non_finite_loss_stops_with_advice(small_dataset, tmp_path, capsys, monkeypatch):
+    """A NaN loss in epoch 2 stops training with advice; epoch 1's checkpoint and best model survive."""
+    import dataclasses
+
+    real = train_mod.loss_and_gradient
+    calls = {"n": 0}
+    n_batches_epoch1 = 4  # 28 training structures / batch size 8
+
+    def poisoned(model, batch, weights, form, gradient=True):
+        res = real(model, batch, weights, form, gradient)
+        if gradient:
+            calls["n"] += 1
+            if calls["n"] == n_batches_epoch1 + 2:
+                return dataclasses.replace(res, total=float("nan"))
+        return res
+
+    monkeypatch.setattr(train_mod, "loss_and_gradient", poisoned)
+    code = train_mod.main([str(small_dataset), "--out", str(tmp_path / "nan"), "--epochs", "3", "--hidden", "8",
+                           "--rc", "4", "--batch-size", "8", "--cache-dir", "", "--quiet", "--no-plots"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "epoch 2, batch 2: the loss or its gradient is not finite" in err and "lower the learning rate" in err
+    assert "--lr 0.0001" in err
+    import h5py
+    with h5py.File(tmp_path / "nan" / "checkpoint.h5") as f:
+        assert f.attrs["epoch"] == 1
+    assert np.all(np.isfinite(load_model(tmp_path / "nan" / "best.h5").theta))
+
+
+def test_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit):
+        train_mod.main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ("--weighting", "--weights", "--beta", "--softadapt-variant", "--loss", "--hidden", "--activation",
+                 "--rc", "--spec", "--epochs", "--batch-size", "--lr", "--seed", "--split", "--out", "--resume",
+                 "--patience", "--cache-dir", "--threads", "--limit-weights", "--dwa-temperature"):
+        assert flag in text
+    assert "default: softadapt" in text and "default: 0.001" in text
+
+
+def test_evaluate_cli(small_dataset, tmp_path, capsys):
+    train_mod.train(small_dataset, out=tmp_path / "r", epochs=1, cache_dir="", plots=False, **SMALL)
+    assert evaluate_cli.main([str(tmp_path / "r" / "best.h5"), str(small_dataset), "--split", "test",
+                              "--out", str(tmp_path / "e")]) == 0
+    text = capsys.readouterr().out
+    assert "meV/atom" in text and "test" in text
+    assert (tmp_path / "e" / "parity.png").exists()
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["n_structures"] == 4

@@ -17,6 +17,9 @@ from .units import EV_PER_A3_TO_GPA, EV_TO_MEV, GPA_TO_MPA
 
 #: Report unit of each metric key.
 UNITS = {"energy": "meV/atom", "forces": "meV/Å", "stress": "GPa"}
+#: Per-epoch RMSE column of each component in metrics.csv / metrics.jsonl (unit in the name),
+#: prefixed by "train_" or "val_".
+EPOCH_RMSE_COLUMNS = {"energy": "energy_rmse_meV_atom", "forces": "forces_rmse_meV_A", "stress": "stress_rmse_GPa"}
 
 
 @dataclass(frozen=True)

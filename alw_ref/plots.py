@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .atomic import atomic_write  # noqa: E402
+from .metrics import EPOCH_RMSE_COLUMNS  # noqa: E402
 
 _COMPONENTS = (("energy", "energy RMSE (meV/atom)"), ("forces", "force RMSE (meV/Å)"),
                ("stress", "stress RMSE (GPa)"))
@@ -29,7 +30,7 @@ def plot_learning_curves(rows: list, path) -> None:
     epochs = [r["epoch"] for r in rows]
     for ax, (key, label) in zip(axes, _COMPONENTS):
         for split, style in (("train", "-"), ("val", "--")):
-            y = np.array([r[f"{split}_{key}_rmse"] for r in rows], float)
+            y = np.array([r[f"{split}_{EPOCH_RMSE_COLUMNS[key]}"] for r in rows], float)
             if np.isfinite(y).any() and (y[np.isfinite(y)] > 0).any():
                 ax.plot(epochs, y, style, label=split)
         ax.set_yscale("log")

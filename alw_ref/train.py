@@ -13,7 +13,8 @@ One epoch (paper Algorithm 1, as the paper's code ran it):
      weights w⁰ (``--weights``), so the criterion does not move when adaptive weights do.
 
 Output folder: ``settings.json`` (every option), ``metrics.csv`` and ``metrics.jsonl`` (one row per
-epoch; units in the column names), ``best.h5`` (the model file with the lowest validation loss),
+epoch: the weights w_* applied, the loss parts train_L_*/val_L_* with ``loss_form`` and ``loss_units``,
+the validation loss, and RMSEs with the unit in the column name, e.g. ``val_forces_rmse_meV_A``), ``best.h5`` (the model file with the lowest validation loss),
 ``checkpoint.h5`` (model, optimizer, weighting and RNG state: ``--resume`` continues bit for bit),
 ``test_metrics.json``, ``learning_curves.png``, ``weights.png``, ``parity.png``. Every file is
 written atomically.
@@ -39,13 +40,15 @@ from .data import example_dataset_path, read_dataset, split_indices
 from .describe import describe_dataset
 from .errors import ALWError, DataError
 from .loss import COMPONENTS, FORMS, loss_and_gradient
-from .metrics import evaluate, format_table
+from .metrics import EPOCH_RMSE_COLUMNS, evaluate, format_table
 from .model import Model, fit_reference_energies, fit_standardization, make_batch
 from .optim import Adam, AdamSettings
 from .potential import read_model, save_model, write_model
 from .units import EV_TO_MEV
 from .weighting import STRATEGIES, LossWeighting
 
+#: Units of the loss parts L_E, L_F, L_S of each loss form (written into every metrics row).
+LOSS_UNITS = {"rmse": "eV/atom, eV/Å, GPa", "mse": "eV²/atom², eV²/Å², GPa²"}
 CHECKPOINT_FORMAT = "alw_ref.checkpoint"
 CHECKPOINT_VERSION = 1
 DEFAULT_CACHE = Path.home() / ".cache" / "alw_ref"
@@ -291,11 +294,12 @@ def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3,
         tr, va = _report_rmse(sse, count), _report_rmse(vs, vc)
         row = {"epoch": epoch, "time_s": round(time.perf_counter() - t0, 4), "lr": adam.learning_rate(),
                **{f"w_{c}": float(x) for c, x in zip(COMPONENTS, applied)},
-               **{f"train_loss_{c}": float(x) for c, x in zip(COMPONENTS, train_parts)},
-               **{f"val_loss_{c}": float(x) for c, x in zip(COMPONENTS, val_parts)},
+               "loss_form": loss, "loss_units": LOSS_UNITS[loss],
+               **{f"train_L_{c}": float(x) for c, x in zip(COMPONENTS, train_parts)},
+               **{f"val_L_{c}": float(x) for c, x in zip(COMPONENTS, val_parts)},
                "val_loss": val_loss,
-               **{f"train_{c}_rmse": float(tr[c]) for c in COMPONENTS},
-               **{f"val_{c}_rmse": float(va[c]) for c in COMPONENTS}}
+               **{f"train_{EPOCH_RMSE_COLUMNS[c]}": float(tr[c]) for c in COMPONENTS},
+               **{f"val_{EPOCH_RMSE_COLUMNS[c]}": float(va[c]) for c in COMPONENTS}}
         state["rows"].append(row)
         if state["best_val"] is None or val_loss < state["best_val"]:
             state.update(best_val=val_loss, best_epoch=epoch, bad_epochs=0)

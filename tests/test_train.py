@@ -32,14 +32,15 @@ def test_end_to_end_writes_every_file_and_loss_falls(small_dataset, tmp_path):
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == list(range(1, 7))
     assert rows[-1]["val_loss"] < rows[0]["val_loss"]
-    assert rows[-1]["train_forces_rmse"] < rows[0]["train_forces_rmse"]
+    assert rows[-1]["train_forces_rmse_meV_A"] < rows[0]["train_forces_rmse_meV_A"]
+    assert rows[0]["loss_form"] == "rmse" and rows[0]["loss_units"] == "eV/atom, eV/Å, GPa"
     # SoftAdapt (default): first epoch uses the initial weights, later ones sum to 1 and move
     assert rows[0]["w_energy"] == pytest.approx(1 / 3) and rows[0]["w_stress"] == pytest.approx(1 / 3)
     for r in rows:
         assert r["w_energy"] + r["w_forces"] + r["w_stress"] == pytest.approx(1.0, abs=1e-12)
     assert any(abs(r["w_forces"] - 1 / 3) > 1e-6 for r in rows[1:])
     header = (out / "metrics.csv").read_text().splitlines()[0]
-    assert "train_energy_rmse" in header and "val_stress_rmse" in header
+    assert "train_energy_rmse_meV_atom" in header and "val_stress_rmse_GPa" in header
     test = json.loads((out / "test_metrics.json").read_text())
     assert test["units"]["forces"] == "meV/Å" and test["test"]["n_structures"] == 4
     assert load_model(out / "best.h5").spec.rc == 4.0
@@ -70,6 +71,15 @@ def test_resume_is_bit_for_bit(small_dataset, tmp_path):
 
 
 def test_bad_inputs_fail_before_training(small_dataset, tmp_path):
+    import h5py
+    import shutil
+
+    no_forces = tmp_path / "noforces.h5"
+    shutil.copy(small_dataset, no_forces)
+    with h5py.File(no_forces, "a") as f:
+        del f["forces"]
+    with pytest.raises(DataError, match=r"noforces.h5: field 'forces': dataset missing from the file"):
+        train_mod.train(no_forces, out=tmp_path / "f", epochs=1, **SMALL)
     data = read_dataset(small_dataset)
     no_stress = tmp_path / "nostress.h5"
     import dataclasses

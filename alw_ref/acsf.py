@@ -390,6 +390,7 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
     pre4 = 2.0 ** (1.0 - g4_zeta)
     pre5 = 2.0 ** (1.0 - g5_zeta)
     has_frac = np.any(g4_zint <= 0) or np.any(g5_zint <= 0)
+    rc2 = rc * rc
     G_ig = np.zeros((n_atoms, D))
     n_blocks = block_first_i[-1] if derivatives else 0
     dG_dr_bgc = np.zeros((n_blocks, D, 3))
@@ -431,6 +432,11 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
         if n4 + n5 > 0:
             for n in range(nn):
                 for m in range(n + 1, nn):
+                    for c in range(3):
+                        r_jk[c] = r_nc[p0 + m, c] - r_nc[p0 + n, c]
+                    Rjk2 = r_jk[0] * r_jk[0] + r_jk[1] * r_jk[1] + r_jk[2] * r_jk[2]
+                    if n5 == 0 and Rjk2 > rc2:
+                        continue                    # f_c(R_jk) = 0: no G4 term, and there is no G5
                     Rj, Rk = R_n[n], R_n[m]
                     # AtomDNN convention: (1 + λ cos θ) clipped at 0 — here B = ½|û_ij + λ û_ik|² ≥ 0 is
                     # exactly 0 for exactly collinear triplets; B == 0 → term and derivative are 0.
@@ -444,9 +450,7 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
                     if has_frac:                    # ln B for non-integer ζ
                         lnBp = math.log(Bp) if Bp > 0.0 else 0.0
                         lnBm = math.log(Bm) if Bm > 0.0 else 0.0
-                    for c in range(3):
-                        r_jk[c] = r_nc[p0 + m, c] - r_nc[p0 + n, c]
-                    Rjk = math.sqrt(r_jk[0] ** 2 + r_jk[1] ** 2 + r_jk[2] ** 2)
+                    Rjk = math.sqrt(Rjk2)
                     fcjk = cutoff_cosine(Rjk, rc)
                     F5 = fc_n[n] * fc_n[m]
                     F4 = F5 * fcjk

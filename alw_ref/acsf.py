@@ -12,8 +12,10 @@ Pair counting. "k > j" counts each unordered pair {j, k} of distinct neighbours 
 images are distinct neighbours (an atom and its own images can form a triplet). Behler 2011 writes
 Σ_{j≠i} Σ_{k≠i,j}, the ordered sum: that literal sum is exactly 2× our G4/G5. n2p2 and DScribe count
 each pair once, as we do (DScribe's ``k < j`` loop with 2·(½(1 + λ cos θ))^ζ = 2^(1−ζ)(1 + λ cos θ)^ζ).
-Note that DScribe also always emits a G1 per element and orders element pairs (0,0),(1,0),(1,1),(2,0)…,
-so for three or more elements its columns are a permutation of ours.
+DScribe 2.1 lays its columns out differently (checked against the installed package in
+``tests/test_oracle.py``): species sorted by atomic number; per element a G1 (= Σ f_c) column, then that
+element's G2 columns; then per element pair, ordered (0,0),(1,0),(1,1),(2,0),…, its G4 then its G5
+columns. ``python -m alw_ref.oracle --order dscribe`` writes our descriptors in that order.
 
 AtomDNN conventions (the paper's code; each marked ``# AtomDNN convention:`` at its line):
   1. (1 + λ cos θ) is clipped at 0, and where the base is exactly 0 the term and its derivative are 0.

@@ -56,7 +56,7 @@ from .loss import COMPONENTS, FORMS, RMSE_UNITS, loss_and_gradient
 from .mlp import ACTIVATIONS
 from .model import Model, fit_reference_energies, fit_standardization, make_batch
 from .neighbors import neighbor_list
-from .train import _floats  # comma-separated floats parser shared with the training CLI
+from .train import comma_floats
 
 ORACLE_FORMAT = "alw_ref.oracle"
 ORACLE_FORMAT_VERSION = 1
@@ -512,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
       help="hidden layer widths of --random-model, comma-separated (default: 30,30)")
     a("--activation", default="tanh", choices=sorted(ACTIVATIONS),
       help="activation of --random-model (default: tanh)")
-    a("--weights", type=lambda s: _floats(s, 3, "--weights"), default=(1.0, 1.0, 1.0),
+    a("--weights", type=lambda s: comma_floats(s, 3, "--weights"), default=(1.0, 1.0, 1.0),
       help="loss weights wE,wF,wS used as given, not normalised (default: 1,1,1)")
     a("--loss", default="rmse", choices=FORMS, help="loss form (default: rmse)")
     a("--order", default="native", choices=ORDERS,

@@ -341,7 +341,8 @@ def _finish(out, data, desc, species, splits, state, driver, plots, quiet) -> Tr
                        out)
 
 
-def _floats(text, n=None, name="value"):
+def comma_floats(text, n=None, name="value"):
+    """Parse "a,b,c" into a tuple of floats (argparse type; ``n`` numbers expected if given)."""
     try:
         vals = tuple(float(x) for x in text.split(","))
     except ValueError:
@@ -362,14 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
     a("--weighting", default="softadapt", choices=STRATEGIES,
       help="loss weighting: fixed weights, SoftAdapt (the paper), DeePMD-style linear schedule, Dynamic Weight "
            "Average, or Kendall uncertainty weighting")
-    a("--weights", type=lambda s: _floats(s, 3, "--weights"), default=(1 / 3, 1 / 3, 1 / 3),
+    a("--weights", type=lambda s: comma_floats(s, 3, "--weights"), default=(1 / 3, 1 / 3, 1 / 3),
       help="initial (or fixed) weights w_E,w_F,w_S; normalised to sum 1")
     a("--beta", type=float, default=1.0, help="SoftAdapt β: > 0 favours the slowest-learning component")
     a("--softadapt-variant", default="l2", choices=("l2", "original", "normalized", "relative"),
       help="how SoftAdapt normalises the loss slopes (l2 = the paper's code)")
     a("--loss-weighted", action="store_true", help="SoftAdapt: multiply each exponential by L_k (paper code option)")
     a("--average-epochs", type=int, default=1, help="SoftAdapt: apply the mean of the last n computed weights")
-    a("--limit-weights", type=lambda s: _floats(s, 3, "--limit-weights"), default=None,
+    a("--limit-weights", type=lambda s: comma_floats(s, 3, "--limit-weights"), default=None,
       help="linear schedule: final weights w_E,w_F,w_S reached at the last epoch (start = --weights)")
     a("--dwa-temperature", type=float, default=2.0, help="Dynamic Weight Average temperature T")
     a("--loss", default="rmse", choices=FORMS, help="form of each loss term: RMSE (paper) or MSE")
@@ -384,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     a("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch (exponential decay; 1 = none)")
     a("--min-lr", type=float, default=0.0, help="floor of the decayed learning rate")
     a("--seed", type=int, default=0, help="seed of the split, initial weights and shuffling")
-    a("--split", type=lambda s: _floats(s, 3, "--split"), default=(0.7, 0.2, 0.1),
+    a("--split", type=lambda s: comma_floats(s, 3, "--split"), default=(0.7, 0.2, 0.1),
       help="train,validation,test fractions (the paper's 70/20/10)")
     a("--resume", action="store_true", help="continue the run in --out from its checkpoint.h5, bit for bit")
     a("--patience", type=int, default=None, help="stop after this many epochs without a better validation loss")

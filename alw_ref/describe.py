@@ -176,6 +176,19 @@ def compute_descriptors(dataset, spec: ACSFSpec, derivatives: bool = True,
     )
 
 
+def estimate_derivative_bytes(dataset, spec: ACSFSpec, sample: int = 32, seed: int = 0) -> float:
+    """Estimated bytes of dG/dr + dG/dε (with block indices) for the whole dataset.
+
+    Computed exactly for a seeded sample of up to ``sample`` structures and scaled by atom count.
+    """
+    n = len(dataset.n_atoms)
+    if n == 0:
+        return 0.0
+    pick = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
+    desc = compute_descriptors(dataset.subset(pick), spec)
+    return desc.derivative_bytes_per_atom * float(dataset.n_atoms.sum())
+
+
 _ARRAYS = ("atom_offset_s", "G_ig", "block_first_i", "block_j", "dG_dr_bgc", "dG_deps_igcc")
 
 

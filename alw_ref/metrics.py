@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import make_batch, predict_batch
+from .model import load_batch, predict_batch
 from .units import EV_PER_A3_TO_GPA, EV_TO_MEV, GPA_TO_MPA
 
 #: Report unit of each metric key.
@@ -51,13 +51,14 @@ def _rmse_mae(diff: np.ndarray):
 def evaluate(model, dataset, descriptors, indices, species_i, batch_size: int = 64) -> Evaluation:
     """Predict the structures ``indices`` of ``dataset`` and compute RMSE/MAE in report units.
 
-    descriptors : ``describe.DatasetDescriptors`` of the whole dataset; species_i : (N,) species index.
+    descriptors : ``describe.DatasetDescriptors`` of the whole dataset, or None to recompute them per
+    batch (``model.load_batch``); species_i : (N,) species index.
     A metric over an empty set (e.g. no structure with stress) is NaN and says so in the table.
     """
     indices = np.asarray(indices, np.int64)
     e_pred, e_ref, f_pred, f_ref, s_pred, s_ref = [], [], [], [], [], []
     for k in range(0, len(indices), batch_size):
-        batch = make_batch(dataset, descriptors, indices[k:k + batch_size], species_i)
+        batch = load_batch(dataset, model.spec, indices[k:k + batch_size], species_i, descriptors)
         pred, _ = predict_batch(model, batch)
         n = batch.n_atoms_s
         e_pred.append(pred.energy_s / n)

@@ -22,7 +22,7 @@ reverse-over-forward pass of ``mlp.parameter_gradient`` on the tangent t_i = v_i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -196,6 +196,21 @@ def make_batch(dataset, descriptors, structures, species_i_global: np.ndarray) -
                  descriptors.G_ig[gidx], descriptors.block_first_i, descriptors.block_j,
                  descriptors.dG_dr_bgc, descriptors.dG_deps_igcc, dataset.energy[structures],
                  dataset.forces[gidx], dataset.stress[structures], dataset.has_stress[structures])
+
+
+def load_batch(dataset, spec: ACSFSpec, structures, species_i_global: np.ndarray, descriptors=None) -> Batch:
+    """``make_batch`` from precomputed ``descriptors`` or, when they are None, from descriptors and
+    derivatives recomputed for just these structures (for datasets whose derivatives exceed the
+    memory budget). Both give the same numbers: each structure's descriptors depend on it alone.
+    """
+    if descriptors is not None:
+        return make_batch(dataset, descriptors, structures, species_i_global)
+    from .describe import compute_descriptors
+
+    structures = np.asarray(structures, np.int64)
+    sub = dataset.subset(structures)
+    batch = make_batch(sub, compute_descriptors(sub, spec), np.arange(len(sub)), spec.species_index(sub.numbers))
+    return replace(batch, structure_s=structures)
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,11 @@ import numpy as np
 from .acsf import ACSFSpec
 from .atomic import atomic_write
 from .data import example_dataset_path, read_dataset, split_indices
-from .describe import describe_dataset
+from .describe import describe_dataset, estimate_derivative_bytes
 from .errors import ALWError, DataError
 from .loss import COMPONENTS, FORMS, loss_and_gradient
 from .metrics import EPOCH_RMSE_COLUMNS, evaluate, format_table
-from .model import Model, fit_reference_energies, fit_standardization, make_batch
+from .model import Model, fit_reference_energies, fit_standardization, load_batch
 from .optim import Adam, AdamSettings
 from .potential import read_model, save_model, write_model
 from .units import EV_TO_MEV
@@ -53,7 +53,7 @@ CHECKPOINT_FORMAT = "alw_ref.checkpoint"
 CHECKPOINT_VERSION = 1
 DEFAULT_CACHE = Path.home() / ".cache" / "alw_ref"
 #: Options that may change when a run is resumed (they do not change the numbers of an epoch).
-RESUMABLE_CHANGES = ("epochs", "patience", "quiet", "plots", "threads", "cache_dir", "resume")
+RESUMABLE_CHANGES = ("epochs", "patience", "quiet", "plots", "threads", "cache_dir", "resume", "memory_budget")
 
 
 class TrainingError(ALWError, RuntimeError):
@@ -71,12 +71,11 @@ class TrainResult:
     out: Path
 
 
-def _pooled_parts(model, dataset, desc, indices, species, weights, form, batch_size):
+def _pooled_parts(model, get_batch, indices, weights, form, batch_size):
     """Loss parts (K,) of ``indices`` in loss units, pooled over batches (module docstring, step 3)."""
     sse, count = np.zeros(len(COMPONENTS)), np.zeros(len(COMPONENTS))
     for k in range(0, len(indices), batch_size):
-        res = loss_and_gradient(model, make_batch(dataset, desc, indices[k:k + batch_size], species),
-                                weights, form, gradient=False)
+        res = loss_and_gradient(model, get_batch(indices[k:k + batch_size]), weights, form, gradient=False)
         sse += [res.sse[c] for c in COMPONENTS]
         count += [res.count[c] for c in COMPONENTS]
     return _parts_from_sums(sse, count, form)
@@ -192,8 +191,8 @@ def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3,
           softadapt_variant="l2", loss_weighted=False, average_epochs=1, limit_weights=None,
           dwa_temperature=2.0, loss="rmse", hidden=(30, 30), activation="tanh", rc=5.0, spec=None,
           epochs=100, batch_size=30, lr=1e-3, lr_decay=1.0, min_lr=0.0, seed=0, split=(0.7, 0.2, 0.1),
-          resume=False, patience=None, cache_dir=str(DEFAULT_CACHE), threads=None, plots=True,
-          quiet=False) -> TrainResult:
+          resume=False, patience=None, cache_dir=str(DEFAULT_CACHE), memory_budget=None, threads=None,
+          plots=True, quiet=False) -> TrainResult:
     """Train a potential; every argument is the CLI option of the same name (see ``--help``)."""
     out = Path(out)
     settings = dict(dataset=str(dataset or example_dataset_path()), weighting=weighting, weights=list(weights),
@@ -201,7 +200,8 @@ def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3,
                     average_epochs=average_epochs, limit_weights=None if limit_weights is None else list(limit_weights),
                     dwa_temperature=dwa_temperature, loss=loss, hidden=list(hidden), activation=activation, rc=rc,
                     spec=spec, epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, min_lr=min_lr,
-                    seed=seed, split=list(split), patience=patience, cache_dir=cache_dir, threads=threads,
+                    seed=seed, split=list(split), patience=patience, cache_dir=cache_dir,
+                    memory_budget=memory_budget, threads=threads,
                     plots=plots, quiet=quiet, resume=resume)
     if threads:
         import numba
@@ -223,8 +223,20 @@ def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3,
     train_idx, val_idx, test_idx = split_indices(len(data), split, seed)
     _log(quiet, f"dataset {settings['dataset']}: {len(data)} structures (train {len(train_idx)}, "
                 f"val {len(val_idx)}, test {len(test_idx)}), {acsf_spec.n_features} descriptors, R_c {acsf_spec.rc} Å")
-    desc = describe_dataset(data, acsf_spec, cache_dir=cache_dir or None, progress=not quiet)
+    budget = _memory_budget_bytes(memory_budget)
+    need = estimate_derivative_bytes(data, acsf_spec)
+    stream = need > budget
+    _log(quiet, f"descriptor derivatives: {need / 2**30:.2f} GiB (estimated), memory budget "
+                f"{budget / 2**30:.2f} GiB: " + ("recomputed per batch (slower, bounded memory)" if stream
+                                                 else "precomputed once"))
+    desc = describe_dataset(data, acsf_spec, derivatives=not stream, cache_dir=cache_dir or None,
+                            progress=not quiet)
+    stored = None if stream else desc
     species = acsf_spec.species_index(data.numbers)
+
+    def get_batch(indices):
+        return load_batch(data, acsf_spec, indices, species, stored)
+
     init_w = dict(zip(COMPONENTS, np.asarray(weights, float) / np.sum(weights)))
     n_batches = -(-len(train_idx) // batch_size)
     if ckpt is None:
@@ -243,7 +255,7 @@ def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3,
                                temperature=dwa_temperature)
         adam_w = Adam(len(driver.params), AdamSettings(lr=lr)) if driver.trainable else None
         rng = np.random.default_rng(seed)
-        driver.start(_pooled_parts(model, data, desc, train_idx, species, init_w, loss, batch_size))
+        driver.start(_pooled_parts(model, get_batch, train_idx, init_w, loss, batch_size))
         state = dict(rows=[], best_val=None, best_epoch=0, bad_epochs=0)
         epoch0 = 0
         save_model(model, out / "best.h5")
@@ -263,8 +275,7 @@ def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3,
         sse, count = np.zeros(3), np.zeros(3)
         for b in range(n_batches):
             w = dict(zip(COMPONENTS, driver.current()))
-            res = loss_and_gradient(model, make_batch(data, desc, perm[b * batch_size:(b + 1) * batch_size], species),
-                                    w, loss)
+            res = loss_and_gradient(model, get_batch(perm[b * batch_size:(b + 1) * batch_size]), w, loss)
             if not (np.isfinite(res.total) and np.all(np.isfinite(res.gradient))):
                 raise TrainingError(
                     f"epoch {epoch}, batch {b + 1}: the loss or its gradient is not finite (loss = {res.total}). "
@@ -284,8 +295,7 @@ def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3,
         driver.end_epoch(train_parts)
         vs, vc = np.zeros(3), np.zeros(3)
         for k in range(0, len(val_idx), batch_size):
-            r = loss_and_gradient(model, make_batch(data, desc, val_idx[k:k + batch_size], species), init_w, loss,
-                                  gradient=False)
+            r = loss_and_gradient(model, get_batch(val_idx[k:k + batch_size]), init_w, loss, gradient=False)
             vs += [r.sse[c] for c in COMPONENTS]
             vc += [r.count[c] for c in COMPONENTS]
         val_parts = _parts_from_sums(vs, vc, loss)
@@ -314,7 +324,18 @@ def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3,
         if patience is not None and state["bad_epochs"] >= patience:
             _log(quiet, f"early stop: validation loss has not improved for {patience} epochs")
             break
-    return _finish(out, data, desc, species, (train_idx, val_idx, test_idx), state, driver, plots, quiet)
+    return _finish(out, data, stored, species, (train_idx, val_idx, test_idx), state, driver, plots, quiet)
+
+
+def _memory_budget_bytes(gib):
+    """The budget in bytes: ``gib`` GiB, or half of the physical memory when None."""
+    if gib is not None:
+        if not gib > 0:
+            raise ValueError(f"--memory-budget must be > 0 GiB, got {gib}")
+        return gib * 2**30
+    import os
+
+    return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def _finish(out, data, desc, species, splits, state, driver, plots, quiet) -> TrainResult:
@@ -391,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--patience", type=int, default=None, help="stop after this many epochs without a better validation loss")
     a("--cache-dir", default=str(DEFAULT_CACHE),
       help="descriptor cache folder ('' = no cache); reused when data and spec are unchanged")
+    a("--memory-budget", type=float, default=None,
+      help="GiB the stored descriptor derivatives may take; above it they are recomputed for every batch "
+           "(slower, bounded memory). Default: half of the physical memory")
     a("--threads", type=int, default=None, help="Numba threads (default: all cores)")
     a("--no-plots", dest="plots", action="store_false", help="do not write the PNG plots")
     a("--quiet", action="store_true", help="print nothing but errors")

@@ -148,3 +148,15 @@ def test_evaluate_cli(small_dataset, tmp_path, capsys):
     assert "meV/atom" in text and "test" in text
     assert (tmp_path / "e" / "parity.png").exists()
     assert json.loads((tmp_path / "e" / "metrics.json").read_text())["n_structures"] == 4
+
+
+def test_memory_budget_recomputes_per_batch_with_identical_results(small_dataset, tmp_path, capsys):
+    """Derivatives over the budget are recomputed per batch; the run is bit-for-bit the in-memory one."""
+    kw = dict(epochs=2, cache_dir="", plots=False, rc=4.0, hidden=(8, 8), batch_size=8)
+    stored = train_mod.train(small_dataset, out=tmp_path / "mem", quiet=True, **kw)
+    streamed = train_mod.train(small_dataset, out=tmp_path / "stream", memory_budget=1e-4, **kw)
+    assert "recomputed per batch" in capsys.readouterr().out
+    np.testing.assert_array_equal(stored.model.theta, streamed.model.theta)
+    assert stored.test_metrics == streamed.test_metrics
+    with pytest.raises(ValueError, match="--memory-budget must be > 0 GiB"):
+        train_mod.train(small_dataset, out=tmp_path / "bad", memory_budget=0.0, **kw)

@@ -1,0 +1,489 @@
+"""Benchmark: seconds per epoch and peak memory of training, and where the time goes.
+
+Cases (the trainer's defaults: ``ACSFSpec.default`` at R_c = 5 Å, 2 × 30 tanh per element, batches of
+30 structures, Adam lr 1e-3, SoftAdapt, RMSE loss, split 0.7/0.2/0.1, seed 0):
+  example   — the bundled mlearn Mo set (``alw_ref.data.example_dataset_path()``, 217 structures);
+  generated — ``--atoms`` atoms (default 15 000) of rattled Mo/Te rock-salt cells of ``--cell-atoms``
+              atoms each (``bench_acsf.rocksalt``) with random labels (``bench_model.labelled_dataset``:
+              energy, forces and stress on every structure), written to a temporary dataset.h5.
+
+For each case, three fresh processes (so that each has its own peak RSS):
+  loop   — the steps of ``alw_ref.train.train`` for ``--epochs`` epochs, each piece timed with
+           time.perf_counter: data loading, descriptors (``describe_dataset``, no cache), setup
+           (model, standardisation, reference energies, the initial loss L_k(0)), and per epoch: batch
+           assembly (``make_batch``), forward (``predict_batch``: E, F, σ with the force/virial kernel),
+           gradient (the rest of ``loss.loss_and_gradient``: residuals, loss, adjoints, ∂L/∂θ), optimizer
+           (``Adam.step``), validation (batches + forward + loss, no gradient), weighting and bookkeeping
+           (SoftAdapt driver, shuffling, finiteness check, pooled sums), checkpoint I/O (``best.h5``,
+           ``checkpoint.h5``, metrics files); then the final evaluation of the best model on every split.
+           ``loss.loss_and_gradient`` runs unchanged: its ``predict_batch`` (and the two Numba kernels
+           ``forces.forces_and_virials`` and ``forces.descriptor_adjoint``, shown as "of which" rows) are
+           wrapped by timers while the benchmark runs, so "gradient" = time in ``loss_and_gradient`` −
+           time in ``predict_batch``;
+  train  — one plain ``alw_ref.train.train(...)`` call with the same settings (``cache_dir=''``,
+           ``quiet=True``, ``plots=False``), timed as a whole; its per-epoch ``time_s`` rows are the
+           reference for the loop's "epoch compute" (everything in an epoch except checkpoint I/O, which
+           ``train`` also leaves out of ``time_s``);
+  memory — the loop again for one epoch under ``tracemalloc`` (kept out of the timed runs: tracing
+           slows allocation).
+
+Memory, two different numbers:
+  * tracemalloc peak — bytes of Python objects and NumPy arrays (also the arrays Numba kernels return,
+    checked with Numba 0.68) allocated after tracing started (after the imports), per phase;
+  * ru_maxrss — the process's peak resident set size (``resource.getrusage``, KiB on Linux): everything,
+    including the interpreter, imported libraries, Numba's loaded kernels and freed-but-kept heap. It is
+    also reported right after the imports, so the growth is visible.
+
+µs/atom per epoch = epoch compute time / atoms of the training split (each epoch also evaluates the
+validation split, 2/7 as many atoms, without gradients). Numba threads: ``--threads`` (default: all
+cores, as ``train``). NumPy's BLAS threads matter (its threads compete with Numba's on a small or
+shared machine): the loop and the train() call run once per entry of ``--blas-threads`` (default
+``default,1``: the BLAS library's own thread count, which is what ``python -m alw_ref.train`` gets,
+and one thread, set through OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS in the child's
+environment); the memory run uses the first entry. Prints three tables and writes JSON (default
+``benchmarks/results/bench_train.json``). Times on a shared machine vary by 2× or more between runs:
+the load average at start and end is printed and stored.
+
+    python benchmarks/bench_train.py [--atoms 15000] [--cell-atoms 64] [--epochs 3] [--threads N]
+                                     [--blas-threads default,1] [--cases example,generated]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+# Only the standard library at module level: the parent process stays small, so that the children's
+# ru_maxrss (which on Linux starts at the parent's RSS when the child is spawned) is their own.
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SETTINGS = dict(weighting="softadapt", weights=(1 / 3, 1 / 3, 1 / 3), beta=1.0, softadapt_variant="l2",
+                loss="rmse", hidden=(30, 30), activation="tanh", rc=5.0, batch_size=30, lr=1e-3, seed=0,
+                split=(0.7, 0.2, 0.1))
+#: Per-epoch pieces of the loop, in table order (keys of ``Clock.seconds``).
+EPOCH_PIECES = ("batch", "forward", "force_kernel", "gradient", "adjoint_kernel", "optimizer", "validation",
+                "weighting", "io")
+PIECE_NAMES = {"load": "read dataset.h5", "descriptors": "descriptors (describe_dataset)",
+               "setup": "setup + initial loss L_k(0)", "batch": "batch assembly (make_batch)",
+               "forward": "forward (predict_batch: E, F, σ)",
+               "force_kernel": "  of which force/virial kernel", "gradient": "gradient (rest of loss_and_gradient)",
+               "adjoint_kernel": "  of which descriptor-adjoint kernel",
+               "optimizer": "optimizer (Adam.step)", "validation": "validation (no gradient)",
+               "weighting": "weighting + bookkeeping", "io": "checkpoint + metrics I/O",
+               "final": "final evaluation (3 splits)", "untimed": "untimed remainder"}
+MIB = 2.0 ** 20
+#: Environment variables that set the thread count of NumPy's BLAS (read when NumPy loads).
+BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _maxrss_mib() -> float:
+    """Peak resident set size of this process so far (ru_maxrss is in KiB on Linux), MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class Clock:
+    """Accumulated time.perf_counter seconds per piece; ``phase`` prefixes the pieces timed by wrappers."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.phase = "setup"
+
+    @contextmanager
+    def __call__(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+class Memory:
+    """tracemalloc peak per phase (bytes) when ``enabled``; otherwise does nothing."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.peak: dict[str, int] = {}
+        self.held: dict[str, int] = {}
+        if enabled:
+            import tracemalloc
+
+            self._tm = tracemalloc
+            tracemalloc.start()
+
+    @contextmanager
+    def phase(self, name: str):
+        if self.enabled:
+            self._tm.reset_peak()
+        yield
+        if self.enabled:
+            current, peak = self._tm.get_traced_memory()
+            self.peak[name] = max(self.peak.get(name, 0), peak)
+            self.held[name] = current
+
+
+def timed(clock: Clock, piece: str, fn):
+    """``fn`` with its time added to ``clock`` under "<clock.phase>:<piece>"."""
+    def wrapper(*a, **k):
+        with clock(f"{clock.phase}:{piece}"):
+            return fn(*a, **k)
+    return wrapper
+
+
+# ---------------------------------------------------------------------------------------- workers
+
+def worker_prepare(args) -> dict:
+    """Write the generated dataset (rock-salt cells with random labels) to ``args.data``."""
+    sys.path[:0] = [str(HERE), str(REPO)]
+    from bench_model import labelled_dataset
+
+    from alw_ref.data import write_dataset
+
+    n_structures = max(1, -(-args.atoms // args.cell_atoms))
+    dataset = labelled_dataset(n_structures, args.cell_atoms, seed=0)
+    write_dataset(dataset, args.data)
+    return {"n_structures": len(dataset), "n_atoms": int(dataset.n_atoms.sum())}
+
+
+def worker_train(args) -> dict:
+    """One plain ``train()`` call, timed as a whole."""
+    sys.path.insert(0, str(REPO))
+    from alw_ref.train import train
+
+    rss0 = _maxrss_mib()
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        result = train(args.data, out=out, epochs=args.epochs, cache_dir="", quiet=True, plots=False,
+                       threads=args.threads, **SETTINGS)
+        wall = time.perf_counter() - t0
+    return {"wall_s": wall, "epoch_time_s": [r["time_s"] for r in result.rows],
+            "maxrss_after_imports_mib": rss0, "maxrss_mib": _maxrss_mib()}
+
+
+def worker_loop(args) -> dict:
+    """The steps of ``train()`` with a timer around each piece (module docstring)."""
+    sys.path.insert(0, str(REPO))
+    import numba
+    import numpy as np
+
+    import alw_ref.forces as forces_module
+    import alw_ref.loss as loss_module
+    from alw_ref.acsf import ACSFSpec
+    from alw_ref.data import read_dataset, split_indices
+    from alw_ref.describe import describe_dataset
+    from alw_ref.loss import COMPONENTS, loss_and_gradient
+    from alw_ref.metrics import evaluate
+    from alw_ref.model import Model, fit_reference_energies, fit_standardization, make_batch
+    from alw_ref.optim import Adam, AdamSettings
+    from alw_ref.potential import load_model, save_model
+    from alw_ref.train import _parts_from_sums, _save_checkpoint, _write_rows
+    from alw_ref.weighting import LossWeighting
+
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    rss0 = _maxrss_mib()
+    clock, mem = Clock(), Memory(args.trace)
+    # loss_and_gradient and predict_batch run unchanged; the functions they look up at call time are
+    # replaced by timed wrappers for the duration of the run (restored at the end).
+    wrapped = [(loss_module, "predict_batch", "forward"),
+               (forces_module, "forces_and_virials", "force kernel"),
+               (forces_module, "descriptor_adjoint", "adjoint kernel")]
+    originals = [(mod, attr, getattr(mod, attr)) for mod, attr, _ in wrapped]
+    for (mod, attr, piece), (_, _, inner) in zip(wrapped, originals):
+        setattr(mod, attr, timed(clock, piece, inner))
+    S = SETTINGS
+    form, bs = S["loss"], S["batch_size"]
+    rss = {"after_imports": rss0}
+    out = Path(tempfile.mkdtemp(prefix="bench_train_"))
+    t_start = time.perf_counter()
+
+    def pooled(model, data, desc, idx, species, w, piece):
+        """Loss parts of ``idx`` without gradient (train.py's ``_pooled_parts`` and validation loop)."""
+        sse, count = np.zeros(3), np.zeros(3)
+        for k in range(0, len(idx), bs):
+            with clock(f"{piece}:batch"):
+                batch = make_batch(data, desc, idx[k:k + bs], species)
+            with clock(f"{piece}:loss"):
+                r = loss_and_gradient(model, batch, w, form, gradient=False)
+            sse += [r.sse[c] for c in COMPONENTS]
+            count += [r.count[c] for c in COMPONENTS]
+        return _parts_from_sums(sse, count, form)
+
+    with mem.phase("load"), clock("load"):
+        data = read_dataset(args.data)
+    spec = ACSFSpec.default(tuple(int(z) for z in data.elements), S["rc"])
+    train_idx, val_idx, test_idx = split_indices(len(data), S["split"], S["seed"])
+    with mem.phase("descriptors"), clock("descriptors"):
+        desc = describe_dataset(data, spec, cache_dir=None)
+    rss["after_descriptors"] = _maxrss_mib()
+    desc_bytes = sum(a.nbytes for a in (desc.G_ig, desc.block_first_i, desc.block_j, desc.dG_dr_bgc,
+                                        desc.dG_deps_igcc))
+    with mem.phase("setup"), clock("setup"):
+        species = spec.species_index(data.numbers)
+        n_el = len(spec.elements)
+        init_w = dict(zip(COMPONENTS, np.asarray(S["weights"]) / np.sum(S["weights"])))
+        n_batches = -(-len(train_idx) // bs)
+        model = Model.create(spec, S["hidden"], S["activation"], S["seed"])
+        train_atoms = np.concatenate([np.arange(data.atom_offset[s], data.atom_offset[s + 1]) for s in train_idx])
+        model.g_mean_eg[:], model.g_scale_eg[:] = fit_standardization(desc.G_ig[train_atoms], species[train_atoms],
+                                                                      n_el)
+        counts = np.stack([np.bincount(species[data.atom_offset[s]:data.atom_offset[s + 1]], minlength=n_el)
+                           for s in train_idx])
+        model.e_ref_e[:] = fit_reference_energies(data.energy[train_idx], counts)
+        adam = Adam(model.n_params, AdamSettings(lr=S["lr"], decay_rate=1.0, decay_steps=n_batches, min_lr=0.0))
+        driver = LossWeighting(S["weighting"], tuple(init_w.values()), beta=S["beta"],
+                               variant=S["softadapt_variant"], loss_weighted=False, average_epochs=1, limit=None,
+                               n_epochs=args.epochs, temperature=2.0)
+        rng = np.random.default_rng(S["seed"])
+        clock.phase = "init"
+        driver.start(pooled(model, data, desc, train_idx, species, init_w, "init"))
+        state = dict(rows=[], best_val=None, best_epoch=0, bad_epochs=0)
+        save_model(model, out / "best.h5")
+    epoch_compute = []
+    with mem.phase("epochs"):
+        for epoch in range(1, args.epochs + 1):
+            t0 = time.perf_counter()
+            clock.phase = "train"
+            with clock("train:weighting"):
+                applied = driver.current()
+                perm = rng.permutation(train_idx)
+                sse, count = np.zeros(3), np.zeros(3)
+            for b in range(n_batches):
+                with clock("train:weighting"):
+                    w = dict(zip(COMPONENTS, driver.current()))
+                with clock("train:batch"):
+                    batch = make_batch(data, desc, perm[b * bs:(b + 1) * bs], species)
+                with clock("train:loss"):
+                    res = loss_and_gradient(model, batch, w, form)
+                with clock("train:weighting"):
+                    if not (np.isfinite(res.total) and np.all(np.isfinite(res.gradient))):
+                        raise RuntimeError(f"epoch {epoch}: non-finite loss {res.total}")
+                with clock("train:optimizer"):
+                    model.theta[:] = adam.step(model.theta, res.gradient)
+                with clock("train:weighting"):
+                    sse += [res.sse[c] for c in COMPONENTS]
+                    count += [res.count[c] for c in COMPONENTS]
+            with clock("train:weighting"):
+                train_parts = _parts_from_sums(sse, count, form)
+                driver.end_epoch(train_parts)
+            clock.phase = "val"
+            val_parts = pooled(model, data, desc, val_idx, species, init_w, "val")
+            with clock("train:weighting"):
+                val_loss = float(np.dot(list(init_w.values()), val_parts))
+                row = {"epoch": epoch, "time_s": time.perf_counter() - t0, "val_loss": val_loss,
+                       **{f"w_{c}": float(x) for c, x in zip(COMPONENTS, applied)},
+                       **{f"train_L_{c}": float(x) for c, x in zip(COMPONENTS, train_parts)}}
+            epoch_compute.append(time.perf_counter() - t0)
+            with clock("io"):
+                state["rows"].append(row)
+                if state["best_val"] is None or val_loss < state["best_val"]:
+                    state.update(best_val=val_loss, best_epoch=epoch, bad_epochs=0)
+                    save_model(model, out / "best.h5")
+                else:
+                    state["bad_epochs"] += 1
+                _save_checkpoint(out / "checkpoint.h5", {}, model, adam, None, driver, rng, epoch, state)
+                _write_rows(out, state["rows"])
+    rss["after_epochs"] = _maxrss_mib()
+    with mem.phase("final"), clock("final"):
+        best = load_model(out / "best.h5")
+        for idx in (train_idx, val_idx, test_idx):
+            if len(idx):
+                evaluate(best, data, desc, idx, species)
+    wall = time.perf_counter() - t_start
+    for mod, attr, inner in originals:
+        setattr(mod, attr, inner)
+    for name in ("best.h5", "checkpoint.h5", "metrics.csv", "metrics.jsonl"):
+        (out / name).unlink(missing_ok=True)
+    out.rmdir()
+    return {"wall_s": wall, "seconds": clock.seconds, "epoch_compute_s": epoch_compute,
+            "n_structures": len(data), "n_atoms": int(data.n_atoms.sum()), "n_train_atoms": int(len(train_atoms)),
+            "n_val_atoms": int(sum(data.n_atoms[val_idx])), "n_features": spec.n_features,
+            "n_params": model.n_params, "n_batches_per_epoch": n_batches, "threads": numba.get_num_threads(),
+            "blas_threads": blas_threads(),
+            "descriptor_array_mib": desc_bytes / MIB, "maxrss_mib": rss, "maxrss_end_mib": _maxrss_mib(),
+            "tracemalloc_peak_mib": {k: v / MIB for k, v in mem.peak.items()},
+            "tracemalloc_held_mib": {k: v / MIB for k, v in mem.held.items()}}
+
+
+WORKERS = {"prepare": worker_prepare, "train": worker_train, "loop": worker_loop}
+
+
+def run_worker(mode: str, args, data: str, epochs: int, blas: str = "default", trace: bool = False) -> dict:
+    """Run one worker in a fresh Python process (BLAS threads from the environment) and return its result."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        result_path = f.name
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--data", data, "--result", result_path,
+           "--epochs", str(epochs), "--atoms", str(args.atoms), "--cell-atoms", str(args.cell_atoms)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    if trace:
+        cmd.append("--trace")
+    env = dict(os.environ)
+    if blas != "default":
+        env.update({k: blas for k in BLAS_ENV})
+    try:
+        subprocess.run(cmd, check=True, env=env)
+        return json.loads(Path(result_path).read_text())
+    finally:
+        os.unlink(result_path)
+
+
+def blas_threads() -> int | None:
+    """Threads of NumPy's BLAS in this process (threadpoolctl, when installed; else None)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return max((d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"), default=None)
+
+
+# ---------------------------------------------------------------------------------------- report
+
+def breakdown(loop: dict) -> dict:
+    """Seconds per table piece from the loop's raw timers (forward/gradient split as in the docstring)."""
+    get = loop["seconds"].get
+    out = {"load": get("load", 0.0), "descriptors": get("descriptors", 0.0), "setup": get("setup", 0.0),
+           "batch": get("train:batch", 0.0), "forward": get("train:forward", 0.0),
+           "force_kernel": get("train:force kernel", 0.0),
+           "gradient": get("train:loss", 0.0) - get("train:forward", 0.0),
+           "adjoint_kernel": get("train:adjoint kernel", 0.0),
+           "optimizer": get("train:optimizer", 0.0),
+           "validation": get("val:batch", 0.0) + get("val:loss", 0.0),
+           "weighting": get("train:weighting", 0.0), "io": get("io", 0.0), "final": get("final", 0.0)}
+    out["untimed"] = loop["wall_s"] - sum(v for k, v in out.items() if not k.endswith("_kernel"))
+    return out
+
+
+def summarize(loop: dict, plain: dict) -> dict:
+    """Per-epoch figures of one timed configuration, and the check against the plain train() call."""
+    ep, tr = loop["epoch_compute_s"], plain["epoch_time_s"]
+    return {"loop": loop, "train": plain, "breakdown": breakdown(loop),
+            "s_per_epoch": sum(ep) / len(ep), "s_per_epoch_min": min(ep),
+            "train_s_per_epoch": sum(tr) / len(tr), "train_s_per_epoch_min": min(tr),
+            "us_per_atom_epoch": 1e6 * sum(ep) / len(ep) / loop["n_train_atoms"],
+            "loop_over_train_wall": loop["wall_s"] / plain["wall_s"]}
+
+
+def print_tables(cases: dict, epochs: int) -> None:
+    runs = [(f"{name} B={'def' if blas == 'default' else blas}", r)
+            for name, c in cases.items() for blas, r in c["runs"].items()]
+    first = runs[0][1]["loop"]
+    print(f"\nTraining benchmark: {epochs} epochs, default ACSF at R_c 5 Å, 2×30 tanh, batches of 30 structures, "
+          f"{first['threads']} Numba thread(s); B = BLAS threads, def = NumPy's BLAS default "
+          f"({first['blas_threads']} here)")
+    print(f"{'run':<24} {'structs':>7} {'atoms':>6} {'train':>6} {'D':>3} {'s/epoch':>8} {'(min)':>6} "
+          f"{'train()':>8} {'(min)':>6} {'µs/atom':>8} {'desc s':>7} {'run s':>6} {'train()':>8}")
+    for label, r in runs:
+        lp, tr = r["loop"], r["train"]
+        print(f"{label:<24} {lp['n_structures']:>7} {lp['n_atoms']:>6} {lp['n_train_atoms']:>6} "
+              f"{lp['n_features']:>3} {r['s_per_epoch']:>8.3f} {r['s_per_epoch_min']:>6.3f} "
+              f"{r['train_s_per_epoch']:>8.3f} {r['train_s_per_epoch_min']:>6.3f} {r['us_per_atom_epoch']:>8.2f} "
+              f"{lp['seconds']['descriptors']:>7.2f} {lp['wall_s']:>6.2f} {tr['wall_s']:>8.2f}")
+    print("s/epoch (min): mean (fastest) epoch of the timed loop, checkpoint I/O excluded | train() (min): the same "
+          "from the plain train() call's time_s rows\nµs/atom: mean epoch / atoms of the training split | "
+          "desc s: describe_dataset, no cache | run s: whole timed loop, read → final evaluation | train(): "
+          "wall time of the plain train() call")
+    print(f"\n{'memory, MiB':<24} {'desc arrays':>11} {'tracemalloc':>11} {'rss imports':>11} {'rss desc':>9} "
+          f"{'rss peak':>9} {'train() rss':>11}")
+    for name, c in cases.items():
+        lp, tr = next(iter(c["runs"].values()))["loop"], next(iter(c["runs"].values()))["train"]
+        print(f"{name:<24} {lp['descriptor_array_mib']:>11.1f} {c['tracemalloc_peak_mib']:>11.1f} "
+              f"{lp['maxrss_mib']['after_imports']:>11.0f} {lp['maxrss_mib']['after_descriptors']:>9.0f} "
+              f"{lp['maxrss_end_mib']:>9.0f} {tr['maxrss_mib']:>11.0f}")
+    print("desc arrays: G, dG/dr, dG/dε and index arrays | tracemalloc: peak of Python/NumPy allocations after "
+          "the imports (run of 1 epoch) | rss: ru_maxrss, the whole process's peak resident set, after the "
+          "imports / after describe_dataset / at the end; train() rss: the plain train() process")
+    for name, c in cases.items():
+        print(f"  {name}: tracemalloc peak per phase: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in c["memory"]["tracemalloc_peak_mib"].items()))
+    print(f"\n{'piece (seconds over the run)':<38}" + "".join(f" {lab:>13} {'% run':>6} {'% ep':>6}"
+                                                           for lab, _ in runs))
+    for piece, label in PIECE_NAMES.items():
+        line = f"{label:<38}"
+        for _, r in runs:
+            sec = r["breakdown"][piece]
+            epoch_total = sum(r["loop"]["epoch_compute_s"]) + r["breakdown"]["io"]
+            per_epoch = f"{100 * sec / epoch_total:>5.1f}%" if piece in EPOCH_PIECES else " " * 6
+            line += f" {sec:>13.3f} {100 * sec / r['loop']['wall_s']:>5.1f}% {per_epoch}"
+        print(line)
+    print("% run: share of the whole timed loop | % ep: share of the epochs (incl. checkpoint I/O)")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--atoms", type=int, default=15000, help="atoms of the generated dataset (default: %(default)s)")
+    p.add_argument("--cell-atoms", type=int, default=64, help="atoms per generated cell (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=3, help="epochs of the timed runs (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="Numba threads (default: all cores, as train())")
+    p.add_argument("--blas-threads", default="default,1",
+                   help="comma-separated BLAS thread counts of the timed runs, 'default' = NumPy's own "
+                        "(default: %(default)s)")
+    p.add_argument("--cases", default="example,generated", help="cases to run (default: %(default)s)")
+    p.add_argument("--json", default=str(HERE / "results" / "bench_train.json"),
+                   help="where to write the JSON results (default: %(default)s)")
+    p.add_argument("--worker", choices=tuple(WORKERS), help=argparse.SUPPRESS)
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    p.add_argument("--result", help=argparse.SUPPRESS)
+    p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        Path(args.result).write_text(json.dumps(WORKERS[args.worker](args)))
+        return 0
+    blas_list = [b.strip() for b in args.blas_threads.split(",")]
+    if args.atoms < 1 or args.cell_atoms < 8 or args.epochs < 1:
+        p.error("--atoms ≥ 1, --cell-atoms ≥ 8 and --epochs ≥ 1 are needed")
+    if any(b != "default" and not (b.isdigit() and int(b) > 0) for b in blas_list):
+        p.error(f"--blas-threads: 'default' or positive integers, got {args.blas_threads!r}")
+    names = args.cases.split(",")
+    if set(names) - {"example", "generated"}:
+        p.error(f"--cases: choose from example, generated (got {args.cases!r})")
+    t_all, load0 = time.perf_counter(), os.getloadavg()
+    cases = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            if name == "example":
+                data = _example_path()
+            else:
+                data = str(Path(tmp) / "generated.h5")
+                info = run_worker("prepare", args, data, args.epochs)
+                print(f"generated dataset: {info['n_structures']} structures, {info['n_atoms']} atoms", flush=True)
+            runs = {}
+            for blas in blas_list:
+                runs[blas] = summarize(run_worker("loop", args, data, args.epochs, blas),
+                                       run_worker("train", args, data, args.epochs, blas))
+                print(f"done {name}, BLAS {blas}: {runs[blas]['s_per_epoch']:.3f} s/epoch "
+                      f"(train(): {runs[blas]['train_s_per_epoch']:.3f})", flush=True)
+            memory = run_worker("loop", args, data, 1, blas_list[0], trace=True)
+            cases[name] = {"dataset": data if name == "example" else
+                           f"generated: {info['n_structures']} rock-salt cells of {args.cell_atoms} atoms",
+                           "runs": runs, "memory": memory,
+                           "tracemalloc_peak_mib": max(memory["tracemalloc_peak_mib"].values())}
+    print_tables(cases, args.epochs)
+    load1 = os.getloadavg()
+    print(f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; total {time.perf_counter() - t_all:.0f} s")
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"benchmark": "train", "machine": platform.platform(), "cpu_count": os.cpu_count(),
+                               "python": platform.python_version(), "epochs": args.epochs, "settings": SETTINGS,
+                               "load_average_start_end": [load0[0], load1[0]], "cases": cases}, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+def _example_path() -> str:
+    """Path of the bundled example, found without importing alw_ref into this (parent) process."""
+    out = subprocess.run([sys.executable, "-c", "from alw_ref.data import example_dataset_path as p; print(p())"],
+                         cwd=REPO, check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

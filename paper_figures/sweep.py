@@ -1,0 +1,486 @@
+"""Shared machinery of the paper-figure scripts: datasets, the paper's settings, and the run sweep.
+
+A *run* is one ``alw_ref.train.train(...)`` call, identified by (dataset, configuration name, seed)
+and written to ``<runs>/<dataset>/<config>/seed<k>/``. A run whose ``test_metrics.json`` exists is
+not trained again, so scripts share runs (Table 2's β = 1 run is Fig. 2's SoftAdapt run). ``<runs>``
+is outside the repository (default ``~/.cache/alw_ref/paper_runs/<tag>``, the tag holding the
+epochs, structure cap and hidden layers) because it holds the model files; the scripts' CSV, PNG
+and Markdown go to ``--out`` (default ``paper_figures/results/``).
+
+Datasets (``--dataset``), converted once into ``~/.cache/alw_ref/data/`` (never into the repository):
+  mote2      ../shared/data/atomdnn/mote2_2021.extxyz — 3 832 Mo18Te36 structures (AtomDNN, 2021;
+             an earlier relative of the paper's set: tensile strains only, every structure perturbed).
+  mose2      ../shared/data/mose2-despinosa/*.xyz — all files except ``EOS_MOSE2.xyz`` (3-atom cells
+             with b ≈ 2.62 Å and E/atom ≈ −3.9 eV, inconsistent with relaxed MoSe2; see its README)
+             and the isolated single atoms ``Cohesive_Mo.xyz`` / ``Cohesive_Se.xyz`` (no neighbours,
+             energy 0 by the file's reference): 1 673 structures.
+  mlearn-mo  the package's bundled mlearn Mo example (217 structures), used by ``--quick``.
+``--max-structures N`` keeps a seeded random subset of N structures (seed ``SUBSAMPLE_SEED``, the
+same subset for every run); each run's own ``seed`` then sets its 70/20/10 split, initial network
+weights and batch order. Structures on which the paper's descriptors are singular (exactly collinear
+triplets with ζ = 0.08: ``singular_structures``) are then dropped and counted.
+
+Parallelism: runs go to a ``concurrent.futures.ProcessPoolExecutor`` over local cores (spawned
+workers, one Numba/BLAS thread each) or, with ``--scheduler ADDRESS``, to a Dask cluster
+(``dask.distributed.Client(address).map``/``gather``; optional extra ``dask``). Both call
+``run_one`` on the same ``Run`` objects, so results do not depend on where a run executed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+CACHE = Path.home() / ".cache" / "alw_ref"
+DATA_CACHE = CACHE / "data"
+DEFAULT_OUT = ROOT / "paper_figures" / "results"
+QUICK_OUT = CACHE / "paper_figures_quick"
+DATASETS = ("mote2", "mose2", "mlearn-mo")
+SUBSAMPLE_SEED = 0
+MOSE2_DROPPED = ("EOS_MOSE2.xyz", "Cohesive_Mo.xyz", "Cohesive_Se.xyz")
+#: |∂G/∂r| above this (Å⁻¹) marks a structure the paper's ζ = 0.08 descriptors cannot handle.
+SINGULAR_LIMIT = 1e3
+COMPONENTS = ("energy", "forces", "stress")
+#: Report units (the paper's, inferred): energy meV/atom, forces meV/Å, stress MPa.
+UNITS = {"energy": "meV/atom", "forces": "meV/Å", "stress": "MPa"}
+#: Keys of test_metrics.json per component, in the report units above.
+METRIC_KEYS = {"energy": "energy_rmse", "forces": "forces_rmse", "stress": "stress_rmse_mpa"}
+#: The paper's training settings (issue 5, "Settings of the paper's code"); epochs are capped per sweep.
+PAPER_SETTINGS = dict(hidden=(30, 30), activation="tanh", lr=1e-3, split=(0.7, 0.2, 0.1), loss="rmse",
+                      softadapt_variant="l2", batch_size=30)
+#: The sweep of the committed results (measured epoch times: see REPORT.md); --quick overrides.
+FULL = dict(epochs=100, max_structures=200, seeds=3, hidden=(30, 30), datasets=("mote2", "mose2"))
+QUICK = dict(epochs=3, max_structures=None, seeds=2, hidden=(8, 8), datasets=("mlearn-mo",))
+
+
+@dataclass(frozen=True)
+class Config:
+    """One training configuration: a name (the run folder) and the ``train`` options it sets."""
+
+    name: str
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything ``run_one`` needs: the dataset file, spec, folder and all ``train`` keywords."""
+
+    dataset: str
+    config: str
+    seed: int
+    dataset_path: str
+    out: str
+    kwargs: dict
+
+
+# ------------------------------------------------------------------------------------- datasets
+def _mose2_files():
+    folder = SHARED_DATA / "mose2-despinosa"
+    return [p for p in sorted(folder.glob("*.xyz")) if p.name not in MOSE2_DROPPED]
+
+
+def source_files(name: str) -> list:
+    """Input files of a dataset (raises FileNotFoundError naming the missing shared data)."""
+    if name == "mlearn-mo":
+        from alw_ref.data import example_dataset_path
+
+        return [example_dataset_path()]
+    files = [SHARED_DATA / "atomdnn" / "mote2_2021.extxyz"] if name == "mote2" else _mose2_files()
+    if not files or not all(p.exists() for p in files):
+        raise FileNotFoundError(f"dataset {name}: shared data not found under {SHARED_DATA}")
+    return files
+
+
+def spec_for(name: str):
+    """The paper's descriptor preset (AtomDNN's MoTe2 set) for the dataset's elements."""
+    from alw_ref.acsf import ACSFSpec
+
+    elements = {"mote2": ("Mo", "Te"), "mose2": ("Mo", "Se"), "mlearn-mo": ("Mo",)}[name]
+    return ACSFSpec.mote2_paper(elements=elements)
+
+
+def singular_structures(dataset, spec, limit=SINGULAR_LIMIT) -> np.ndarray:
+    """Indices of structures where some |∂G_i/∂r_j| of ``spec`` exceeds ``limit`` Å⁻¹.
+
+    The paper's preset has G4 with ζ = 0.08: d(1 + λ cos θ)^ζ/dθ diverges as 1 + λ cos θ → 0, so
+    perfect crystals with exactly collinear triplets (bcc Mo, sc Se, ...) get derivatives ~1e11 Å⁻¹
+    and force predictions that swamp every RMSE. Those structures are dropped, and counted.
+    """
+    from alw_ref.describe import compute_descriptors
+
+    desc = compute_descriptors(dataset, spec)
+    block_max = np.abs(desc.dG_dr_bgc).max(axis=(1, 2))
+    atom_of_block = np.repeat(np.arange(len(desc.G_ig)), np.diff(desc.block_first_i))
+    structure_of_atom = np.repeat(np.arange(len(dataset)), dataset.n_atoms)
+    return np.unique(structure_of_atom[atom_of_block[block_max > limit]])
+
+
+def prepare_dataset(name: str, max_structures=None, data_cache=DATA_CACHE) -> dict:
+    """Convert (once), subsample, drop singular structures; write the spec JSON. Returns paths and counts.
+
+    Returns {"name", "path" (dataset.h5 used by the runs), "spec" (spec JSON path), "n_total",
+    "n_sampled", "n_singular", "n_used", "sources"}. Conversions and subsets are cached in ``data_cache``.
+    """
+    from alw_ref.convert import convert
+    from alw_ref.data import read_dataset, write_dataset
+
+    data_cache = Path(data_cache)
+    data_cache.mkdir(parents=True, exist_ok=True)
+    sources = source_files(name)
+    full = sources[0] if name == "mlearn-mo" else data_cache / f"{name}_full.h5"
+    if not Path(full).exists():
+        convert(sources, full)
+    spec = spec_for(name)
+    spec_path = data_cache / f"spec_{name}.json"
+    spec_path.write_text(spec.to_json())
+    dataset = read_dataset(full)
+    n_sampled = len(dataset) if max_structures is None else min(max_structures, len(dataset))
+    path = data_cache / f"{name}_n{n_sampled}_s{SUBSAMPLE_SEED}_regular.h5"
+    meta = path.with_suffix(".json")
+    if not path.exists() or not meta.exists():
+        keep = np.arange(len(dataset))
+        if n_sampled < len(dataset):
+            keep = np.sort(np.random.default_rng(SUBSAMPLE_SEED).choice(len(dataset), n_sampled, replace=False))
+        sampled = dataset.subset(keep)
+        singular = singular_structures(sampled, spec)
+        regular = np.setdiff1d(np.arange(len(sampled)), singular)
+        write_dataset(sampled.subset(regular), path)
+        meta.write_text(json.dumps(dict(n_singular=len(singular),
+                                        singular_names=[str(sampled.name[k]) for k in singular])))
+    n_singular = json.loads(meta.read_text())["n_singular"]
+    return dict(name=name, path=str(path), spec=str(spec_path), n_total=len(dataset), n_sampled=n_sampled,
+                n_singular=n_singular, n_used=n_sampled - n_singular, sources=[Path(p).name for p in sources])
+
+
+def warm_descriptor_cache(info: dict, cache_dir=CACHE) -> None:
+    """Compute the dataset's descriptors once in this process so that parallel runs only load them."""
+    from alw_ref.acsf import ACSFSpec
+    from alw_ref.data import read_dataset
+    from alw_ref.describe import describe_dataset
+
+    describe_dataset(read_dataset(info["path"]), ACSFSpec.from_json(info["spec"]), cache_dir=str(cache_dir))
+
+
+# ------------------------------------------------------------------------------------- runs
+def run_one(run: Run) -> dict:
+    """Train one run unless its test_metrics.json exists; return its metrics and wall time.
+
+    A finished run whose settings.json disagrees with ``run.kwargs`` (e.g. other epochs) is an
+    error, not silently reused.
+    """
+    from alw_ref.train import train
+
+    out = Path(run.out)
+    done = out / "test_metrics.json"
+    trained = not done.exists()
+    if trained:
+        t0 = time.perf_counter()
+        train(run.dataset_path, out=str(out), **run.kwargs)
+        (out / "run_info.json").write_text(json.dumps({"wall_s": time.perf_counter() - t0}))
+    else:
+        saved = json.loads((out / "settings.json").read_text())
+        for key, value in run.kwargs.items():
+            if key in ("quiet", "plots", "threads", "cache_dir"):
+                continue
+            if json.loads(json.dumps(value)) != saved.get(key):
+                raise ValueError(f"{out}: finished run has {key}={saved.get(key)!r}, this sweep wants {value!r}; "
+                                 "use another --runs folder")
+    metrics = json.loads(done.read_text())
+    info = out / "run_info.json"
+    wall = json.loads(info.read_text())["wall_s"] if info.exists() else float("nan")
+    return dict(dataset=run.dataset, config=run.config, seed=run.seed, out=str(out), trained=trained,
+                wall_s=wall, best_epoch=metrics["best_epoch"], train=metrics["train"], test=metrics["test"])
+
+
+def _single_thread_env():
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = "1"
+
+
+def execute(runs: list, workers=None, scheduler=None) -> list:
+    """Run every ``Run`` (in parallel) and return ``run_one``'s results in the order of ``runs``."""
+    if not runs:
+        return []
+    if scheduler:
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            from alw_ref.errors import MissingDependencyError
+
+            raise MissingDependencyError("--scheduler needs dask.distributed: pip install 'alw_ref[dask]'") from None
+        client = scheduler if not isinstance(scheduler, str) else Client(scheduler)
+        try:
+            return client.gather(client.map(run_one, runs, pure=False))
+        finally:
+            if isinstance(scheduler, str):
+                client.close()
+    workers = workers or os.cpu_count() or 1
+    if workers == 1:
+        return [run_one(r) for r in runs]
+    saved = dict(os.environ)
+    _single_thread_env()  # inherited by the spawned workers before they import NumPy/Numba
+    try:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            return list(pool.map(run_one, runs))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+# ------------------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by every script (defaults: ``FULL``; ``--quick``: ``QUICK``)."""
+    a = parser.add_argument
+    a("--quick", action="store_true",
+      help=f"CI-sized: {QUICK['datasets'][0]}, {QUICK['epochs']} epochs, {QUICK['seeds']} seeds, hidden "
+           f"{QUICK['hidden']}, out {QUICK_OUT}")
+    a("--dataset", nargs="+", choices=DATASETS, default=None,
+      help=f"datasets (default {' '.join(FULL['datasets'])}; --quick: mlearn-mo)")
+    a("--epochs", type=int, default=None, help=f"epochs per run (default {FULL['epochs']}; the paper's ~1500)")
+    a("--max-structures", type=int, default=None,
+      help=f"seeded random subset of the structures (default {FULL['max_structures']}; 0 = all)")
+    a("--seeds", type=int, default=None, help=f"seeds per configuration (default {FULL['seeds']})")
+    a("--hidden", type=lambda s: tuple(int(x) for x in s.split(",")), default=None,
+      help="hidden layer widths (default 30,30 as in the paper)")
+    a("--out", type=Path, default=None, help=f"folder of the CSV, PNG and Markdown (default {DEFAULT_OUT})")
+    a("--runs", type=Path, default=None, help="folder of the training runs (default ~/.cache/alw_ref/paper_runs/<tag>)")
+    a("--workers", type=int, default=None, help="local worker processes (default: all cores)")
+    a("--scheduler", default=None, help="Dask scheduler address: run the trainings on that cluster instead")
+
+
+def resolve(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the options left unset from FULL or QUICK; create the folders."""
+    base = QUICK if args.quick else FULL
+    args.dataset = tuple(args.dataset or base["datasets"])
+    args.epochs = args.epochs if args.epochs is not None else base["epochs"]
+    cap = args.max_structures if args.max_structures is not None else base["max_structures"]
+    args.max_structures = cap or None
+    args.seeds = args.seeds if args.seeds is not None else base["seeds"]
+    args.hidden = tuple(args.hidden or base["hidden"])
+    args.out = Path(args.out or (QUICK_OUT if args.quick else DEFAULT_OUT))
+    tag = f"e{args.epochs}_n{args.max_structures or 'all'}_h{'-'.join(map(str, args.hidden))}"
+    args.runs = Path(args.runs or CACHE / "paper_runs" / tag)
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def make_runs(args, configs, datasets_info: dict) -> list:
+    """The Run of every (dataset, config, seed) with the paper's settings and the sweep's caps."""
+    runs = []  # configuration-major: the first configurations finish first on every dataset
+    for cfg in configs:
+        for name in args.dataset:
+            info = datasets_info[name]
+            for seed in range(args.seeds):
+                kwargs = dict(PAPER_SETTINGS, hidden=args.hidden, epochs=args.epochs, spec=info["spec"], seed=seed,
+                              quiet=True, plots=False, threads=1, cache_dir=str(CACHE))
+                kwargs.update(cfg.options)
+                for key in ("weights", "limit_weights", "hidden", "split"):
+                    if kwargs.get(key) is not None:
+                        kwargs[key] = list(kwargs[key])
+                runs.append(Run(name, cfg.name, seed, info["path"], str(args.runs / name / cfg.name / f"seed{seed}"),
+                                kwargs))
+    return runs
+
+
+def sweep(args, configs, script: str) -> list:
+    """Prepare the datasets, run every configuration, log the timing; returns run_one's results."""
+    t0 = time.perf_counter()
+    infos = {}
+    for name in args.dataset:
+        infos[name] = prepare_dataset(name, args.max_structures)
+        warm_descriptor_cache(infos[name])
+    runs = make_runs(args, configs, infos)
+    results = execute(runs, args.workers, args.scheduler)
+    wall = time.perf_counter() - t0
+    _append_timing(args, script, results, wall, infos)
+    return results
+
+
+def _append_timing(args, script, results, wall, infos):
+    """One row per script call in <out>/timings.csv (what ran where, and how long)."""
+    path = args.out / "timings.csv"
+    row = dict(script=script, finished_utc=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+               datasets=" ".join(args.dataset), n_structures=" ".join(str(infos[d]["n_used"]) for d in args.dataset),
+               epochs=args.epochs, seeds=args.seeds, hidden="-".join(map(str, args.hidden)),
+               runs=len(results), trained=sum(r["trained"] for r in results),
+               train_s_sum=round(sum(r["wall_s"] for r in results if r["trained"]), 1), wall_s=round(wall, 1),
+               workers=args.scheduler or args.workers or os.cpu_count())
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def settings_columns(args, infos=None) -> dict:
+    """Columns stating the sweep's caps, repeated in every CSV row."""
+    return dict(epochs=args.epochs, max_structures=args.max_structures or "all", seeds=args.seeds,
+                hidden="-".join(map(str, args.hidden)), batch_size=PAPER_SETTINGS["batch_size"],
+                lr=PAPER_SETTINGS["lr"], loss=PAPER_SETTINGS["loss"])
+
+
+# ------------------------------------------------------------------------------------- aggregation
+def summarize(results: list, configs, args) -> list:
+    """Mean ± std over seeds of train/test RMSE per component (report units) per dataset and config."""
+    rows = []
+    for name in args.dataset:
+        for cfg in configs:
+            rs = [r for r in results if r["dataset"] == name and r["config"] == cfg.name]
+            row = dict(dataset=name, config=cfg.name, **describe_config(cfg), n_runs=len(rs))
+            for split in ("train", "test"):
+                for comp in COMPONENTS:
+                    vals = np.array([r[split][METRIC_KEYS[comp]] for r in rs], dtype=float)
+                    col = f"{split}_{comp}_rmse_{UNITS[comp].replace('/', '_').replace('Å', 'A')}"
+                    row[col + "_mean"] = float(np.mean(vals))
+                    row[col + "_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
+            row["best_epoch_mean"] = float(np.mean([r["best_epoch"] for r in rs]))
+            row.update(settings_columns(args))
+            rows.append(row)
+    return rows
+
+
+def describe_config(cfg: Config) -> dict:
+    o = cfg.options
+    w = o.get("weights", (1 / 3, 1 / 3, 1 / 3))
+    lim = o.get("limit_weights")
+    return dict(weighting=o.get("weighting", "softadapt"), w_energy=round(w[0], 4), w_forces=round(w[1], 4),
+                w_stress=round(w[2], 4), beta=o.get("beta", "") if o.get("weighting") == "softadapt" else "",
+                variant=o.get("softadapt_variant", "l2") if o.get("weighting") == "softadapt" else "",
+                loss_weighted=o.get("loss_weighted", False),
+                limit_weights="" if lim is None else ",".join(f"{x:g}" for x in lim))
+
+
+def write_csv(rows: list, path: Path) -> None:
+    with Path(path).open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_csv(path: Path) -> list:
+    with Path(path).open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def col(comp: str, split: str = "test") -> str:
+    """CSV column stem of a component's RMSE (append _mean or _std)."""
+    return f"{split}_{comp}_rmse_{UNITS[comp].replace('/', '_').replace('Å', 'A')}"
+
+
+def fmt(mean, std) -> str:
+    """'12.3 ± 0.4' with 3 significant digits (std omitted when NaN)."""
+    mean, std = float(mean), float(std)
+    text = f"{mean:.3g}" if abs(mean) < 1000 else f"{mean:.0f}"
+    return text if not np.isfinite(std) else f"{text} ± {std:.2g}"
+
+
+def markdown_table(header: list, rows: list) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def results_table(rows: list, label) -> str:
+    """Markdown table of a summary CSV: train and test RMSE (mean ± std) per component."""
+    header = ["dataset", "model"] + [f"train {c[0].upper()} ({UNITS[c]})" for c in COMPONENTS] + \
+             [f"test {c[0].upper()} ({UNITS[c]})" for c in COMPONENTS]
+    body = [[r["dataset"], label(r)] + [fmt(r[col(c, s) + "_mean"], r[col(c, s) + "_std"])
+                                         for s in ("train", "test") for c in COMPONENTS] for r in rows]
+    return markdown_table(header, body)
+
+
+def script_main(argv, script, description, configs_fn, finish) -> int:
+    """Common main: parse, resolve, sweep ``configs_fn(args)``, then ``finish(args, results, configs)``."""
+    parser = argparse.ArgumentParser(prog=f"python -m paper_figures.{script}", description=description)
+    add_arguments(parser)
+    args = resolve(parser.parse_args(argv))
+    configs = configs_fn(args)
+    results = sweep(args, configs, script)
+    finish(args, results, configs)
+    return 0
+
+
+def sweep_all_main(argv=None) -> int:
+    """``python -m paper_figures.sweep``: every script's runs in one pool (no tail idling), nothing else."""
+    from paper_figures import fig3_weight_trajectories, strategies_table, table1_fixed_weights, table2_softadapt
+
+    parser = argparse.ArgumentParser(description="Train every run of every paper-figure script in one pool.")
+    add_arguments(parser)
+    args = resolve(parser.parse_args(argv))
+    configs, seen = [], set()
+    for module in (table1_fixed_weights, table2_softadapt, fig3_weight_trajectories, strategies_table):
+        for cfg in module.configs(args):
+            if cfg.name not in seen:
+                seen.add(cfg.name)
+                configs.append(cfg)
+    results = sweep(args, configs, "sweep")
+    print(f"{len(results)} runs ({sum(r['trained'] for r in results)} trained) in {args.runs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    from paper_figures import sweep as _sweep  # the importable module, so workers can unpickle run_one
+
+    sys.exit(_sweep.sweep_all_main())
+
+
+# ------------------------------------------------------------------------------------- figures
+def bar_figure(rows: list, label, path: Path, title: str, split: str = "test") -> None:
+    """One panel per (dataset, component): the configurations' RMSE, mean ± std over seeds, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(13, 3.4 * len(datasets)), squeeze=False)
+    for i, name in enumerate(datasets):
+        rs = [r for r in rows if r["dataset"] == name]
+        x = np.arange(len(rs))
+        for j, comp in enumerate(COMPONENTS):
+            ax = axes[i, j]
+            mean = np.array([float(r[col(comp, split) + "_mean"]) for r in rs])
+            std = np.nan_to_num(np.array([float(r[col(comp, split) + "_std"]) for r in rs]))
+            ax.bar(x, mean, yerr=std, color=[f"C{k % 10}" for k in range(len(rs))], capsize=3)
+            ax.set_yscale("log")
+            ax.set_xticks(x, [label(r) for r in rs], rotation=60, ha="right", fontsize=7)
+            ax.set_title(f"{name}: {split} {comp} RMSE", fontsize=9)
+            ax.set_ylabel(UNITS[comp])
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def caps_note(args) -> str:
+    """One sentence stating the sweep's caps (repeated under every table)."""
+    n = args.max_structures or "all"
+    return (f"Settings: {args.epochs} epochs (paper: until converged, weights settle within ~1500), "
+            f"{n} structures per dataset (seeded subset), {args.seeds} seeds (split, initial network and batch "
+            f"order differ per seed), hidden {'×'.join(map(str, args.hidden))} tanh, Adam lr 1e-3, batch 30, "
+            "70/20/10 split, loss = Σ w·RMSE (E eV/atom, F eV/Å, S GPa), AtomDNN MoTe2 descriptor preset. "
+            "Values: mean ± sample std over seeds of the best-validation model.")
+
+
+def write_summary(args, results, cfgs, name: str, label, heading: str, fig_title: str) -> list:
+    """Summary CSV, bar figure and Markdown section (results table + caps) of a table script."""
+    rows = summarize(results, cfgs, args)
+    write_csv(rows, args.out / f"{name}.csv")
+    bar_figure(rows, label, args.out / f"{name}.png", fig_title)
+    (args.out / f"{name}.md").write_text(f"## {heading}\n\n" + results_table(rows, label) + "\n" + caps_note(args)
+                                         + f"\n\n![{heading}]({name}.png)\n")
+    return rows

@@ -22,6 +22,15 @@ written atomically.
 
 from __future__ import annotations
 
+import os
+
+if __name__ == "__main__":
+    # The CLI runs NumPy's BLAS on one thread unless told otherwise: the networks' matrices are small
+    # and BLAS threads compete with Numba's (benchmarks/bench_train.py: 2-3.7x slower epochs with 2).
+    # This must happen before NumPy is imported; from Python, set OPENBLAS_NUM_THREADS=1 yourself.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 import argparse
 import csv
 import io
@@ -333,8 +342,6 @@ def _memory_budget_bytes(gib):
         if not gib > 0:
             raise ValueError(f"--memory-budget must be > 0 GiB, got {gib}")
         return gib * 2**30
-    import os
-
     return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 

@@ -78,7 +78,8 @@ def finish(args, results, cfgs) -> None:
     rows = long_rows(sweep.summarize(results, cfgs, args), args)
     sweep.write_csv(rows, args.out / f"{NAME}.csv")
     figure(rows, args.out / f"{NAME}.png")
-    header = ["dataset", "model"] + [f"test {c[0].upper()} ({sweep.UNITS[c]}) [× best fixed]" for c in sweep.COMPONENTS]
+    header = ["dataset", "model"] + [f"test {c[0].upper()} ({sweep.UNITS[c]}) [× best fixed]"
+                                     for c in sweep.COMPONENTS]
     body = []
     for name in args.dataset:
         for model in dict.fromkeys(r["model"] for r in rows if r["dataset"] == name):

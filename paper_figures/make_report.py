@@ -4,7 +4,9 @@
 ``<out>/*.csv``, ``<out>/*.md`` and ``<out>/timings.csv`` written by the five scripts and writes
 the report: our tables beside the paper's published Tables 1 and 2, the figures, one paragraph per
 claim of the paper's Summary with the numbers that support or contradict it, and the caveats.
-With ``--quick`` the default ``--out`` is the quick folder and the report goes into it.
+With ``--quick`` the default ``--out`` is the quick folder and the report goes into it. If
+``<out>/mote2_long/`` holds Table 1, Table 2 and Fig. 2 of a longer training (same scripts, other
+``--epochs``/``--max-structures``/``--out``), the report adds a section with them.
 """
 
 from __future__ import annotations
@@ -40,14 +42,17 @@ PAPER_TABLE2 = (
     (1.0, (3.07, 18.32, 14.55), (2.74, 23.85, 23.54)),
     (2.0, (2.80, 17.90, 15.24), (2.57, 25.70, 24.62)),
 )
+#: The scripts of the optional longer-training folder (<out>/mote2_long).
+LONG_SCRIPTS = ("table1_fixed_weights", "table2_softadapt", "fig2_comparison")
+LONG_FOLDER = "mote2_long"
 COMPS = sweep.COMPONENTS
 LETTER = {"energy": "E", "forces": "F", "stress": "S"}
 
 
-def load(out: Path) -> dict:
+def load(out: Path, scripts=SCRIPTS) -> dict:
     """Every script's CSV rows (numbers converted) and Markdown section; raises naming a missing file."""
     data = {}
-    for name in SCRIPTS:
+    for name in scripts:
         for ext in ("csv", "md", "png"):
             if not (out / f"{name}.{ext}").exists():
                 raise FileNotFoundError(f"{out / f'{name}.{ext}'} missing: run paper_figures/{name}.py first")
@@ -147,7 +152,8 @@ def claim_tradeoff(data, datasets) -> str:
             vals = {c: _m(rows[c], comp) for c in COMPS}
             best = min(vals, key=vals.get)
             wins += best == comp
-            details.append(f"{LETTER[comp]}: " + ", ".join(f"{LETTER[c]}-prioritised {vals[c]:.3g}" for c in COMPS)
+            details.append(f"{LETTER[comp]}: " + ", ".join(f"{LETTER[c]}-prioritised {sweep.fmt(vals[c], np.nan)}"
+                                                           for c in COMPS)
                            + f" (lowest: {LETTER[best]}-prioritised)")
         verdict = {3: "supports", 2: "partly supports", 1: "mostly does not support", 0: "does not support"}[wins]
         parts.append(f"On {d} (test RMSE; E meV/atom, F meV/Å, S MPa): " + "; ".join(details)
@@ -180,13 +186,16 @@ def claim_softadapt(data, datasets) -> str:
         best_fixed = min(worst, key=worst.get)
         rank = 1 + sum(v < sa for v in worst.values())
         verdict = ("supports" if rank == 1 else "partly supports" if rank <= 3 else "does not support")
-        strat = [r for r in data["strategies_table"] if r["dataset"] == d]
-        best_strat = min(strat, key=lambda r: r["worst_ratio"])
-        parts.append(f"On {d}, SoftAdapt β = 1 is at most × {sa:.2f} the best fixed model per component "
-                     f"(worst of E, F, S); the most balanced fixed model, {best_fixed}, reaches × "
-                     f"{worst[best_fixed]:.2f}; SoftAdapt ranks {rank} of {len(worst) + 1} by this measure, which "
-                     f"{verdict} the claim. Among all strategies the most balanced is {best_strat['config']} "
-                     f"(worst ratio {best_strat['worst_ratio']:.2f} within the strategies table).")
+        text = (f"On {d}, SoftAdapt β = 1 is at most × {sa:.2f} the best fixed model per component "
+                f"(worst of E, F, S); the most balanced fixed model, {best_fixed}, reaches × "
+                f"{worst[best_fixed]:.2f}; SoftAdapt ranks {rank} of {len(worst) + 1} by this measure, which "
+                f"{verdict} the claim.")
+        if "strategies_table" in data:
+            strat = [r for r in data["strategies_table"] if r["dataset"] == d]
+            best_strat = min(strat, key=lambda r: r["worst_ratio"])
+            text += (f" Among all strategies the most balanced is {best_strat['config']} (worst ratio "
+                     f"{best_strat['worst_ratio']:.2f} within the strategies table).")
+        parts.append(text)
     return ("**Claim 3 — adaptive weights give balanced and accurate predictions.** Measure: for each model, "
             "the largest ratio over E, F, S of its test RMSE to the best fixed-weight model's RMSE of that "
             f"component (1 = as good as the best fixed model at everything). In the paper SoftAdapt β = 1 "
@@ -208,7 +217,7 @@ def claim_initial_weights(data, datasets) -> str:
         spread2 = np.ptp(np.array(list(second.values())), axis=0)
         parts.append(f"On {d}, the spread (max − min over the {len(finals)} starts) of the seed-mean weights "
                      f"(w_E, w_F, w_S) is ({', '.join(f'{x:.3f}' for x in spread2)}) already in epoch 2 and "
-                     f"({', '.join(f'{x:.3f}' for x in spread)}) in the last epoch ({last}).")
+                     f"({', '.join(f'{x:.3f}' for x in spread)}) in the last epoch ({int(last)}).")
     return ("**Fig. 3 (text claim) — the final weights do not depend on the initial ones.** "
             + " ".join(parts) + " With the L2-normalised slopes the weights after the first update are "
             "softmax(β ŝ) and do not contain the initial weights at all, so the starts only differ through "
@@ -242,7 +251,8 @@ def caveats(data, datasets) -> str:
         "(then 70/20/10 per seed). Our errors are therefore far above the paper's and mostly measure early "
         "training; the ranking of weightings can change with longer training.\n"
         "- **Singular descriptors dropped.** The paper's preset has G4 with ζ = 0.08, whose derivative "
-        "diverges for exactly collinear triplets (cos θ = ±1): perfect bcc/sc crystals get |∂G/∂r| ~ 1e11 Å⁻¹. "
+        "diverges for exactly collinear triplets (cos θ = ±1): perfect bcc/sc crystals get "
+        "|∂G/∂r| ~ 1e11 Å⁻¹. "
         f"Structures with |∂G/∂r| > {sweep.SINGULAR_LIMIT:g} Å⁻¹ are dropped from the subset (counted in "
         "`~/.cache/alw_ref/data/*_regular.json`; none in the MoTe2 subset, whose structures are all perturbed).\n"
         "- **Units.** Ours: energy meV/atom, forces meV/Å, stress MPa (RMSE over the 6 Voigt components, "
@@ -252,13 +262,35 @@ def caveats(data, datasets) -> str:
         "sample std over seeds; each seed has its own split, initialisation and batch order.\n")
 
 
-def build(data, out: Path, report: Path) -> str:
+def _section(data, name, out: Path, report: Path, demote=False) -> str:
+    """A script's Markdown section with its figure link made relative to the report."""
+    rel = os.path.relpath(out, report.parent)
+    text = data[name + ".md"].replace(f"]({name}.png)", f"]({Path(rel, name + '.png').as_posix()})")
+    return text.replace("\n## ", "\n### ").replace("## ", "### ", 1) if demote else text
+
+
+def long_section(long_data, long_out: Path, report: Path) -> str:
+    """Longer training (fewer configurations): the claims 1-3 and Tables 1-2 again."""
+    datasets = list(dict.fromkeys(r["dataset"] for r in long_data["table1_fixed_weights"]))
+    r = long_data["table1_fixed_weights"][0]
+    return "\n".join([
+        f"## Longer training: {', '.join(datasets)}, {r['max_structures']} structures, {int(r['epochs'])} epochs\n",
+        "The same Table 1 and Table 2 configurations trained 3× longer on a larger subset (seeded, "
+        f"{int(r['seeds'])} seeds), to see whether the conclusions above survive longer training.\n",
+        claim_stress(long_data, datasets), claim_tradeoff(long_data, datasets), claim_softadapt(long_data, datasets),
+        "### Table 1 beside the paper, longer training (test RMSE)\n", side_by_side_table1(long_data, datasets),
+        "### Table 2 beside the paper, longer training (test RMSE)\n", side_by_side_table2(long_data, datasets),
+        *[_section(long_data, n, long_out, report, demote=True) for n in LONG_SCRIPTS],
+        "### Wall time (longer training)\n", timing_section(long_data),
+    ])
+
+
+def build(data, out: Path, report: Path, long_data=None, long_out=None) -> str:
     datasets = list(dict.fromkeys(r["dataset"] for r in data["table1_fixed_weights"]))
     rel = os.path.relpath(out, report.parent)
 
     def section(name):
-        text = data[name + ".md"]
-        return text.replace(f"]({name}.png)", f"]({Path(rel, name + '.png').as_posix()})")
+        return _section(data, name, out, report)
 
     r = data["table1_fixed_weights"][0]
     return "\n".join([
@@ -280,6 +312,7 @@ def build(data, out: Path, report: Path) -> str:
         section("table1_fixed_weights"), section("table2_softadapt"), section("fig2_comparison"),
         section("fig3_weight_trajectories"), section("strategies_table"),
         "## Wall time\n", timing_section(data),
+        long_section(long_data, long_out, report) if long_data else "",
     ])
 
 
@@ -292,7 +325,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     out = args.out or (sweep.QUICK_OUT if args.quick else sweep.DEFAULT_OUT)
     report = args.report or (out / "REPORT.md" if args.quick else sweep.ROOT / "paper_figures" / "REPORT.md")
-    text = build(load(out), out, report)
+    long_out = out / LONG_FOLDER
+    long_data = None
+    if all((long_out / f"{n}.csv").exists() for n in LONG_SCRIPTS):
+        long_data = load(long_out, LONG_SCRIPTS)
+    text = build(load(out), out, report, long_data, long_out)
     report.write_text(text)
     print(f"wrote {report}")
     return 0

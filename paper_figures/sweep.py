@@ -301,6 +301,7 @@ def sweep(args, configs, script: str) -> list:
     for name in args.dataset:
         infos[name] = prepare_dataset(name, args.max_structures)
         warm_descriptor_cache(infos[name])
+    args.dataset_info = infos  # structure counts for the CSVs (summarize)
     runs = make_runs(args, configs, infos)
     results = execute(runs, args.workers, args.scheduler)
     wall = time.perf_counter() - t0
@@ -325,7 +326,7 @@ def _append_timing(args, script, results, wall, infos):
         writer.writerow(row)
 
 
-def settings_columns(args, infos=None) -> dict:
+def settings_columns(args) -> dict:
     """Columns stating the sweep's caps, repeated in every CSV row."""
     return dict(epochs=args.epochs, max_structures=args.max_structures or "all", seeds=args.seeds,
                 hidden="-".join(map(str, args.hidden)), batch_size=PAPER_SETTINGS["batch_size"],
@@ -347,7 +348,9 @@ def summarize(results: list, configs, args) -> list:
                     row[col + "_mean"] = float(np.mean(vals))
                     row[col + "_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
             row["best_epoch_mean"] = float(np.mean([r["best_epoch"] for r in rs]))
-            row.update(settings_columns(args))
+            info = args.dataset_info[name]
+            row.update(settings_columns(args), n_structures_total=info["n_total"], n_structures_used=info["n_used"],
+                       n_singular_dropped=info["n_singular"])
             rows.append(row)
     return rows
 

@@ -3,7 +3,8 @@
 Starts (w_E, w_F, w_S) = (0.9, 0.05, 0.05), (0.05, 0.9, 0.05), (0.05, 0.05, 0.9), plus Table 2's ⅓
 start (reused). The weights come from each run's ``metrics.csv`` (the weights applied in every
 epoch). Writes ``fig3_weight_trajectories.csv`` (mean ± std over seeds per start and epoch),
-``.png`` and ``.md`` (final weights per start and their spread across starts) to ``--out``.
+``.png`` (faint: seed-mean weight per epoch; bold: its moving average) and ``.md`` (final weights
+per start and their means over the last 20 % of the epochs) to ``--out``.
 """
 
 from __future__ import annotations
@@ -68,15 +69,16 @@ def figure(rows: list, path: Path) -> None:
             rs = [r for r in rows if r["dataset"] == name and r["start"] == start]
             ep = np.array([r["epoch"] for r in rs])
             ax = axes[i, j]
+            window = max(1, len(rs) // 15)
             for k, c in enumerate(WEIGHT_COLUMNS):
                 m = np.array([r[f"{c}_mean"] for r in rs])
-                s = np.nan_to_num(np.array([r[f"{c}_std"] for r in rs]))
-                ax.plot(ep, m, color=f"C{k}", label=c)
-                ax.fill_between(ep, m - s, m + s, color=f"C{k}", alpha=0.2)
+                ax.plot(ep, m, color=f"C{k}", alpha=0.3, lw=0.7)
+                smooth = np.convolve(m, np.ones(window) / window, mode="valid")
+                ax.plot(ep[window - 1:], smooth, color=f"C{k}", lw=1.8, label=f"{c} ({window}-epoch mean)")
             ax.set_title(f"{name}: start {start}", fontsize=9)
             ax.set_xlabel("epoch")
             ax.set_ylim(0, 1)
-        axes[i, 0].set_ylabel("weight (mean ± std over seeds)")
+        axes[i, 0].set_ylabel("weight (mean over seeds)")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("SoftAdapt β = 1 weights from different initial weights (paper Fig. 3)", fontsize=10)
     fig.tight_layout()

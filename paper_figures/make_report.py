@@ -5,8 +5,9 @@
 the report: our tables beside the paper's published Tables 1 and 2, the figures, one paragraph per
 claim of the paper's Summary with the numbers that support or contradict it, and the caveats.
 With ``--quick`` the default ``--out`` is the quick folder and the report goes into it. If
-``<out>/mote2_long/`` holds Table 1, Table 2 and Fig. 2 of a longer training (same scripts, other
-``--epochs``/``--max-structures``/``--out``), the report adds a section with them.
+``<out>/mote2_long/`` or ``<out>/mose2_long/`` holds Table 1, Table 2 and Fig. 2 of a longer
+training (same scripts, other ``--epochs``/``--max-structures``/``--out``), the report adds a
+section for each.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ PAPER_TABLE2 = (
 #: The scripts of the optional longer-training folder (<out>/mote2_long): required, then optional ones.
 LONG_SCRIPTS = ("table1_fixed_weights", "table2_softadapt", "fig2_comparison")
 LONG_OPTIONAL = ("fig3_weight_trajectories", "strategies_table")
-LONG_FOLDER = "mote2_long"
+#: Sub-folders of <out> with longer trainings, each added to the report when complete.
+LONG_FOLDERS = ("mote2_long", "mose2_long")
 COMPS = sweep.COMPONENTS
 LETTER = {"energy": "E", "forces": "F", "stress": "S"}
 
@@ -329,7 +331,7 @@ def long_section(long_data, long_out: Path, report: Path) -> str:
     ])
 
 
-def build(data, out: Path, report: Path, long_data=None, long_out=None) -> str:
+def build(data, out: Path, report: Path, longs=()) -> str:
     datasets = list(dict.fromkeys(r["dataset"] for r in data["table1_fixed_weights"]))
     rel = os.path.relpath(out, report.parent)
 
@@ -360,7 +362,7 @@ def build(data, out: Path, report: Path, long_data=None, long_out=None) -> str:
         section("table1_fixed_weights"), section("table2_softadapt"), section("fig2_comparison"),
         section("fig3_weight_trajectories"), section("strategies_table"),
         "## Wall time\n", timing_section(data),
-        long_section(long_data, long_out, report) if long_data else "",
+        *[long_section(long_data, long_out, report) for long_data, long_out in longs],
     ])
 
 
@@ -373,12 +375,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     out = args.out or (sweep.QUICK_OUT if args.quick else sweep.DEFAULT_OUT)
     report = args.report or (out / "REPORT.md" if args.quick else sweep.ROOT / "paper_figures" / "REPORT.md")
-    long_out = out / LONG_FOLDER
-    long_data = None
-    if all((long_out / f"{n}.csv").exists() for n in LONG_SCRIPTS):
-        long_data = load(long_out, LONG_SCRIPTS + tuple(n for n in LONG_OPTIONAL
-                                                        if (long_out / f"{n}.csv").exists()))
-    text = build(load(out), out, report, long_data, long_out)
+    longs = []
+    for long_out in (out / name for name in LONG_FOLDERS):
+        if all((long_out / f"{n}.csv").exists() for n in LONG_SCRIPTS):
+            optional = tuple(n for n in LONG_OPTIONAL if (long_out / f"{n}.csv").exists())
+            longs.append((load(long_out, LONG_SCRIPTS + optional), long_out))
+    text = build(load(out), out, report, longs)
     report.write_text(text)
     print(f"wrote {report}")
     return 0

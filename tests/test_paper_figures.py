@@ -37,6 +37,8 @@ def quick(tmp_path_factory):
     before = committed.read_bytes() if committed.exists() else None
     for module in SCRIPTS:
         assert module.main(["--quick", "--out", str(out), "--runs", str(runs)]) == 0
+    for module in SCRIPTS[:3]:  # a "longer training" folder (here: the same runs, reused) -> extra section
+        assert module.main(["--quick", "--out", str(out / make_report.LONG_FOLDERS[0]), "--runs", str(runs)]) == 0
     assert make_report.main(["--quick", "--out", str(out)]) == 0
     after = committed.read_bytes() if committed.exists() else None
     return dict(out=out, runs=runs, committed_unchanged=before == after)
@@ -102,6 +104,10 @@ def test_report_has_every_section(quick):
                     "## Table 2 — SoftAdapt", "## Fig. 2", "## Fig. 3", "## Beyond the paper", "## Wall time"):
         assert heading in text, heading
     assert "2940.9" in text and "23.54" in text  # the paper's published numbers are shown
+    long = text[text.index("## Longer training"):]
+    assert "### Table 1 beside the paper" in long and "**Claim 3" in long
+    assert "Not run at these settings: fig3_weight_trajectories, strategies_table" in long
+    assert f"]({make_report.LONG_FOLDERS[0]}/table1_fixed_weights.png)" in long
     for module in SCRIPTS:
         assert f"]({module.NAME}.png)" in text  # figure links resolve next to the report
     assert quick["committed_unchanged"], "the --quick test must not touch paper_figures/REPORT.md"
@@ -109,6 +115,7 @@ def test_report_has_every_section(quick):
 
 def test_finished_runs_are_reused_and_checked(quick):
     timings = _csv(quick["out"] / "timings.csv")
+    assert [t["script"] for t in timings] == [m.NAME for m in SCRIPTS]
     assert int(timings[0]["trained"]) == 12  # table 1: 6 configs × 2 seeds
     assert int(timings[1]["trained"]) == 8  # table 2: 4 betas × 2 seeds, none shared with table 1
     assert int(timings[2]["trained"]) == 0  # fig 2 reuses table 1 and table 2

@@ -148,7 +148,8 @@ def test_dask_cluster_gives_the_same_results(tmp_path):
             sweep.Config("fixed-equal", dict(weighting="fixed"))]
 
     def runs(folder):
-        args = sweep.resolve(_parse(["--quick", "--epochs", "2", "--seeds", "1", "--runs", str(folder), "--out", str(tmp_path)]))
+        args = sweep.resolve(_parse(["--quick", "--epochs", "2", "--seeds", "1", "--runs", str(folder),
+                                     "--out", str(tmp_path)]))
         return sweep.make_runs(args, cfgs, {"mlearn-mo": info})
 
     local = sweep.execute(runs(tmp_path / "local"), workers=2)

@@ -281,7 +281,9 @@ def timing_section(data) -> str:
     total = sum(float(r["wall_s"]) for r in rows)
     trained = sum(int(r["trained"]) for r in rows)
     return (sweep.markdown_table(header, body) + f"\nTotal wall time of all script calls: {total:.0f} s "
-            f"({total / 60:.1f} min) for {trained} trainings on this 2-core machine, which other jobs shared.\n")
+            f"({total / 60:.1f} min) for {trained} trainings on this 2-core machine, which other jobs shared. "
+            "Sweeps of different folders may have run at the same time (compare the finish times), so each "
+            "wall time includes that sharing too.\n")
 
 
 def caveats(data, datasets) -> str:

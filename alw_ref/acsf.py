@@ -301,7 +301,11 @@ class ACSFSpec:
     def mote2_paper(cls, elements=("Mo", "Te")):
         """AtomDNN's MoTe2 set used by the paper (from the MoTe2 example input of AtomDNN,
         github.com/Gao-Group/atomdnn, the paper's code): R_c = 6.5 Å; G1 and G2 with η ∈ {0.01, 0.1, 1, 5, 10} Å⁻², R_s = 0;
-        G4 with η = 0.01 Å⁻², ζ ∈ {0.08, 1, 10, 100}, λ = ±1. Two elements: 6·2 + 8·3 = 36 features."""
+        G4 with η = 0.01 Å⁻², ζ ∈ {0.08, 1, 10, 100}, λ = ±1. Two elements: 6·2 + 8·3 = 36 features.
+
+        Warning: ζ = 0.08 < 1 makes ∂G/∂r diverge at nearly collinear triplets within R_c (near-perfect
+        bcc or simple-cubic cells reach |∂G/∂r| ~ 1e11 Å⁻¹); ``describe.singular_structures`` finds
+        such structures and the trainer names them before training."""
         # AtomDNN convention: no R_s shift in G2 (R_s = 0 for every radial function).
         radial = ((0.0, 0.0),) + tuple((eta, 0.0) for eta in (0.01, 0.1, 1.0, 5.0, 10.0))
         angular = tuple((0.01, zeta, lam) for zeta in (0.08, 1.0, 10.0, 100.0) for lam in (1.0, -1.0))

@@ -46,7 +46,7 @@ import numpy as np
 from .acsf import ACSFSpec
 from .atomic import atomic_write
 from .data import example_dataset_path, read_dataset, split_indices
-from .describe import describe_dataset, estimate_derivative_bytes
+from .describe import SINGULAR_DERIVATIVE, describe_dataset, estimate_derivative_bytes, singular_structures
 from .errors import ALWError, DataError
 from .loss import COMPONENTS, FORMS, loss_and_gradient
 from .metrics import EPOCH_RMSE_COLUMNS, evaluate, format_table
@@ -241,6 +241,13 @@ def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3,
     desc = describe_dataset(data, acsf_spec, derivatives=not stream, cache_dir=cache_dir or None,
                             progress=not quiet)
     stored = None if stream else desc
+    singular = singular_structures(desc) if not stream else np.zeros(0, np.int64)
+    if len(singular):
+        k = int(singular[0])
+        print(f"warning: {len(singular)} structure(s) have |dG/dr| > {SINGULAR_DERIVATIVE:g} 1/Å, first structure "
+              f"{k} ({str(data.name[k])!r}): descriptors with zeta < 1 are singular at collinear triplets and "
+              f"their forces will dominate the loss; drop these structures or use zeta >= 1",
+              file=sys.stderr, flush=True)
     species = acsf_spec.species_index(data.numbers)
 
     def get_batch(indices):

@@ -35,7 +35,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -119,12 +119,9 @@ def singular_structures(dataset, spec, limit=SINGULAR_LIMIT) -> np.ndarray:
     and force predictions that swamp every RMSE. Those structures are dropped, and counted.
     """
     from alw_ref.describe import compute_descriptors
+    from alw_ref.describe import singular_structures as singular
 
-    desc = compute_descriptors(dataset, spec)
-    block_max = np.abs(desc.dG_dr_bgc).max(axis=(1, 2))
-    atom_of_block = np.repeat(np.arange(len(desc.G_ig)), np.diff(desc.block_first_i))
-    structure_of_atom = np.repeat(np.arange(len(dataset)), dataset.n_atoms)
-    return np.unique(structure_of_atom[atom_of_block[block_max > limit]])
+    return singular(compute_descriptors(dataset, spec), limit)
 
 
 def prepare_dataset(name: str, max_structures=None, data_cache=DATA_CACHE) -> dict:

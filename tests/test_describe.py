@@ -134,3 +134,23 @@ def test_cli_help_explains_every_option(capsys):
     text = capsys.readouterr().out
     for flag in ("--spec", "--preset", "--rc", "--no-derivatives", "--out", "--cache-dir", "--chunk-atoms", "--quiet"):
         assert flag in text
+
+
+def test_singular_structures_flags_collinear_triplets_with_small_zeta():
+    """ζ = 0.08 (the paper's preset) is singular in a bcc crystal with nearly collinear triplets (atoms off
+    their sites by 1e-7 Å, as rounding leaves them in real data; R_c = 6.5 Å as in the preset, so that
+    f_c(R_jk) does not vanish for second neighbours 2a apart); ζ = 1 is not."""
+    a = 3.16
+    cell = np.eye(3) * 2 * a
+    grid = np.stack(np.meshgrid(*[np.arange(2)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    pos = np.concatenate([grid, grid + 0.5]) * a
+    rng = np.random.default_rng(0)
+    perfect = Structure(numbers=np.full(16, 42), positions=pos + rng.normal(0, 1e-7, pos.shape), cell=cell, pbc=np.array([True] * 3),
+                        energy=0.0, forces=np.zeros((16, 3)), name="bcc")
+    rattled = replace(perfect, positions=pos + rng.normal(0, 0.2, pos.shape), name="rattled")
+    ds = Dataset.from_structures([rattled, perfect])
+    for zeta, expected in ((0.08, [1]), (1.0, [])):
+        spec = ACSFSpec(elements=(42,), rc=6.5, radial=((0.0, 0.0),), angular=((0.01, zeta, 1.0), (0.01, zeta, -1.0)))
+        desc = describe.compute_descriptors(ds, spec)
+        assert describe.singular_structures(desc).tolist() == expected
+        assert np.all(np.isfinite(desc.dG_dr_bgc))

@@ -160,3 +160,25 @@ def test_memory_budget_recomputes_per_batch_with_identical_results(small_dataset
     assert stored.test_metrics == streamed.test_metrics
     with pytest.raises(ValueError, match="--memory-budget must be > 0 GiB"):
         train_mod.train(small_dataset, out=tmp_path / "bad", memory_budget=0.0, **kw)
+
+
+def test_singular_descriptors_are_named_before_training(tmp_path, capsys):
+    """A near-perfect bcc cell with the paper's ζ = 0.08 preset: the trainer warns and names it."""
+    from alw_ref.acsf import ACSFSpec
+    from alw_ref.data import Dataset, Structure
+
+    a, rng = 3.16, np.random.default_rng(1)
+    grid = np.stack(np.meshgrid(*[np.arange(2)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    pos = np.concatenate([grid, grid + 0.5]) * a
+    structures = [Structure(numbers=np.full(16, 42), positions=pos + rng.normal(0, s, pos.shape),
+                            cell=np.eye(3) * 2 * a, pbc=np.array([True] * 3), energy=-10.0 * 16,
+                            forces=rng.normal(0, 0.1, (16, 3)), stress=rng.normal(0, 0.01, 6), name=f"bcc{k}")
+                  for k, s in enumerate([0.1] * 9 + [1e-7])]
+    path = tmp_path / "bcc.h5"
+    write_dataset(Dataset.from_structures(structures), path)
+    spec = tmp_path / "spec.json"
+    ACSFSpec.mote2_paper().to_json(spec)
+    train_mod.train(path, out=tmp_path / "r", spec=str(spec), epochs=1, cache_dir="", plots=False, quiet=True,
+                    hidden=(4,), batch_size=4)
+    err = capsys.readouterr().err
+    assert "1 structure(s) have |dG/dr| > 1000 1/Å, first structure 9 ('bcc9')" in err

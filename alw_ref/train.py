@@ -154,6 +154,19 @@ def _save_checkpoint(path, settings, model, adam, adam_w, weighting, rng, epoch,
             adam_w.write_state(f.create_group("adam_weighting"))
 
 
+def _record_epoch(out, state, row, settings, model, adam, adam_w, driver, rng) -> None:
+    """End-of-epoch bookkeeping: append ``row``, save best.h5 if ``row["val_loss"]`` improved (else count a
+    bad epoch for --patience), write the checkpoint and the metrics files (all atomic)."""
+    state["rows"].append(row)
+    if state["best_val"] is None or row["val_loss"] < state["best_val"]:
+        state.update(best_val=row["val_loss"], best_epoch=row["epoch"], bad_epochs=0)
+        save_model(model, out / "best.h5")
+    else:
+        state["bad_epochs"] += 1
+    _save_checkpoint(out / "checkpoint.h5", settings, model, adam, adam_w, driver, rng, row["epoch"], state)
+    _write_rows(out, state["rows"])
+
+
 def _jsonable(obj):
     if isinstance(obj, dict):
         return {k: _jsonable(v) for k, v in obj.items()}
@@ -326,14 +339,7 @@ def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3,
                "val_loss": val_loss,
                **{f"train_{EPOCH_RMSE_COLUMNS[c]}": float(tr[c]) for c in COMPONENTS},
                **{f"val_{EPOCH_RMSE_COLUMNS[c]}": float(va[c]) for c in COMPONENTS}}
-        state["rows"].append(row)
-        if state["best_val"] is None or val_loss < state["best_val"]:
-            state.update(best_val=val_loss, best_epoch=epoch, bad_epochs=0)
-            save_model(model, out / "best.h5")
-        else:
-            state["bad_epochs"] += 1
-        _save_checkpoint(out / "checkpoint.h5", settings, model, adam, adam_w, driver, rng, epoch, state)
-        _write_rows(out, state["rows"])
+        _record_epoch(out, state, row, settings, model, adam, adam_w, driver, rng)
         _log(quiet, f"{epoch:>5} {tr['energy']:>9.3f} {tr['forces']:>8.1f} {tr['stress']:>8.4f} | "
                     f"{va['energy']:>9.3f} {va['forces']:>8.1f} {va['stress']:>8.4f} | "
                     f"{applied[0]:>5.3f} {applied[1]:>5.3f} {applied[2]:>5.3f} | {row['time_s']:>5.2f}s")

@@ -184,7 +184,7 @@ def worker_loop(args) -> dict:
     from alw_ref.model import Model, fit_reference_energies, fit_standardization, make_batch
     from alw_ref.optim import Adam, AdamSettings
     from alw_ref.potential import load_model, save_model
-    from alw_ref.train import _parts_from_sums, _save_checkpoint, _write_rows
+    from alw_ref.train import _parts_from_sums, _record_epoch
     from alw_ref.weighting import LossWeighting
 
     if args.threads:
@@ -283,14 +283,7 @@ def worker_loop(args) -> dict:
                        **{f"train_L_{c}": float(x) for c, x in zip(COMPONENTS, train_parts)}}
             epoch_compute.append(time.perf_counter() - t0)
             with clock("io"):
-                state["rows"].append(row)
-                if state["best_val"] is None or val_loss < state["best_val"]:
-                    state.update(best_val=val_loss, best_epoch=epoch, bad_epochs=0)
-                    save_model(model, out / "best.h5")
-                else:
-                    state["bad_epochs"] += 1
-                _save_checkpoint(out / "checkpoint.h5", {}, model, adam, None, driver, rng, epoch, state)
-                _write_rows(out, state["rows"])
+                _record_epoch(out, state, row, {}, model, adam, None, driver, rng)
     rss["after_epochs"] = _maxrss_mib()
     with mem.phase("final"), clock("final"):
         best = load_model(out / "best.h5")

@@ -45,6 +45,13 @@ def cells(draw, length=(2.6, 4.5), angle=(65.0, 115.0), min_volume_ratio=0.6):
     return cell @ rot.T
 
 
+def away_from_cutoff(s, rc, margin=1e-3):
+    """No pair distance (images included) within ``margin`` Å of rc: FD steps never cross R_c, where
+    f_c has a jump in its second derivative (this also covers R_jk, itself a pair distance)."""
+    d = brute_force_neighbor_list(s.positions, s.cell, s.pbc, rc + margin).d_n
+    return not np.any(np.abs(d - rc) < margin)
+
+
 def min_distance_ok(positions, cell, pbc, min_distance):
     """True when every distance, periodic images included, is ≥ min_distance."""
     return len(brute_force_neighbor_list(positions, cell, pbc, min_distance).d_n) == 0

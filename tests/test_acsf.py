@@ -18,7 +18,7 @@ from alw_ref.acsf import (ACSFSpec, compute_acsf, cutoff_cosine, cutoff_cosine_d
                           radial_gaussian, radial_gaussian_d)
 from alw_ref.errors import DataError, SpecError
 from fd import central_difference, fd_positions, fd_strain, scaled_error, strained
-from strategies import ELEMENTS, cells, structures
+from strategies import ELEMENTS, away_from_cutoff, cells, structures
 
 RTOL_FD = 1e-6
 HYP = settings(max_examples=25, deadline=None, derandomize=True,
@@ -55,12 +55,6 @@ def dense_dG_dr(res):
         for b in range(res.block_first_i[i], res.block_first_i[i + 1]):
             out[i, res.block_j[b]] = res.dG_dr_bgc[b]
     return out
-
-
-def away_from_cutoff(s, rc, margin=1e-3):
-    """No pair distance (images included) within ``margin`` Å of rc: FD steps never cross R_c."""
-    d = brute_force_neighbor_list(s.positions, s.cell, s.pbc, rc + margin).d_n
-    return not np.any(np.abs(d - rc) < margin)
 
 
 # ---------------------------------------------------------------- scalar value/derivative pairs

@@ -27,11 +27,12 @@ Algorithm (cost O(n_atoms) for a fixed density and cutoff, plus an O(n log n) so
      so empty space costs nothing (a sparse molecule in a huge box stays linear).
   5. Scan. For every real atom i the 27 surrounding bins are scanned; a candidate ghost of atom j
      with image T gives S = T - o_j + o_i, and the pair is kept iff |r_ij| < cutoff with r_ij
-     recomputed from the original positions. Two passes (count, fill) preallocate the output.
-  6. Order. Each centre's pairs are sorted by j, then by S.
+     recomputed from the original positions. The (centre, ghost) of each pair goes to a buffer
+     grown on demand (room for every candidate of the centre being scanned).
+  6. Order. Counting sorts by j, then i, and an insertion sort by S among images of one atom.
 
-Kernels are serial (callers parallelise over structures); the two passes keep memory at the
-output size plus the ghosts.
+Kernels are serial (callers parallelise over structures); memory is the output plus the ghosts
+plus 32 bytes per pair (buffer and sort).
 
 r_search = cutoff + margin, with margin ~1e-10 of the coordinate scale: it only absorbs rounding
 of the wrapped coordinates; the final test d < cutoff uses the unwrapped formula above.
@@ -136,7 +137,6 @@ def neighbor_list(positions, cell, pbc, cutoff) -> NeighborList:
         positions_ic, cell_kc, wrapped_ic, offset_ik, key_h[order_h],
         np.ascontiguousarray(ghost_hc[order_h]), ghost_atom_h[order_h],
         np.ascontiguousarray(ghost_shift_hk[order_h]), lo_c, side_c, n_bin_c, search, cutoff)
-    _sort_by_neighbour_and_shift(j_n, shift_nk, r_nc, d_n, first_i)
     return NeighborList(i_n=i_n, j_n=j_n, shift_nc=shift_nk, r_nc=r_nc, d_n=d_n, first_i=first_i)
 
 
@@ -324,62 +324,122 @@ def _lower_bound(sorted_key_h, key):
 
 
 @njit(cache=True)
-def _scan_centre(i, positions_ic, cell_kc, wrapped_ic, offset_ik, key_h, ghost_hc, ghost_atom_h,
-                 ghost_shift_hk, lo_c, side_c, n_bin_c, search, cutoff, write, start,
-                 i_n, j_n, shift_nk, r_nc, d_n):
-    """Pairs of centre i from the 27 bins around it; returns their number and, if ``write``,
-    stores them from index ``start`` (i_n, j_n, shift_nk int64; r_nc, d_n float64 Å)."""
+def _column_ranges(q_c, key_h, lo_c, side_c, n_bin_c, range_col):
+    """Ghost index ranges of the (up to 9) bin columns around point q_c (Å), each spanning three
+    bins along z. Writes [h_begin, h_end) per column into range_col (9, 2) int64; returns the
+    number of columns and the total number of candidate ghosts (an upper bound on the pairs)."""
     bin_c = np.empty(3, dtype=np.int64)
-    _bin_of(wrapped_ic[i], lo_c, side_c, n_bin_c, bin_c)
+    _bin_of(q_c, lo_c, side_c, n_bin_c, bin_c)
     z_first = max(bin_c[2] - 1, 0)
     z_last = min(bin_c[2] + 1, n_bin_c[2] - 1)
-    search2 = search * search
-    count = 0
+    n_col = 0
+    n_candidates = 0
     for bx in range(max(bin_c[0] - 1, 0), min(bin_c[0] + 2, n_bin_c[0])):
         for by in range(max(bin_c[1] - 1, 0), min(bin_c[1] + 2, n_bin_c[1])):
             column = (bx * n_bin_c[1] + by) * n_bin_c[2]
-            h_end = _lower_bound(key_h, column + z_last + 1)
-            for h in range(_lower_bound(key_h, column + z_first), h_end):
-                dx = ghost_hc[h, 0] - wrapped_ic[i, 0]
-                dy = ghost_hc[h, 1] - wrapped_ic[i, 1]
-                dz = ghost_hc[h, 2] - wrapped_ic[i, 2]
-                if dx * dx + dy * dy + dz * dz >= search2:
-                    continue
-                j = ghost_atom_h[h]
-                s0 = ghost_shift_hk[h, 0] + offset_ik[i, 0]
-                s1 = ghost_shift_hk[h, 1] + offset_ik[i, 1]
-                s2 = ghost_shift_hk[h, 2] + offset_ik[i, 2]
-                if j == i and s0 == 0 and s1 == 0 and s2 == 0:
-                    continue
-                # Final test on r_ij from the original (unwrapped) positions.
-                rx = positions_ic[j, 0] - positions_ic[i, 0] + (
-                    s0 * cell_kc[0, 0] + s1 * cell_kc[1, 0] + s2 * cell_kc[2, 0])
-                ry = positions_ic[j, 1] - positions_ic[i, 1] + (
-                    s0 * cell_kc[0, 1] + s1 * cell_kc[1, 1] + s2 * cell_kc[2, 1])
-                rz = positions_ic[j, 2] - positions_ic[i, 2] + (
-                    s0 * cell_kc[0, 2] + s1 * cell_kc[1, 2] + s2 * cell_kc[2, 2])
-                d = math.sqrt(rx * rx + ry * ry + rz * rz)
-                if d >= cutoff:
-                    continue
-                if write:
-                    n = start + count
-                    i_n[n] = i
-                    j_n[n] = j
-                    shift_nk[n, 0] = s0
-                    shift_nk[n, 1] = s1
-                    shift_nk[n, 2] = s2
-                    r_nc[n, 0] = rx
-                    r_nc[n, 1] = ry
-                    r_nc[n, 2] = rz
-                    d_n[n] = d
-                count += 1
+            range_col[n_col, 0] = _lower_bound(key_h, column + z_first)
+            range_col[n_col, 1] = _lower_bound(key_h, column + z_last + 1)
+            n_candidates += range_col[n_col, 1] - range_col[n_col, 0]
+            n_col += 1
+    return n_col, n_candidates
+
+
+@njit(cache=True)
+def _pair_vector(i, j, s0, s1, s2, positions_ic, cell_kc):
+    """r_ij = positions[j] - positions[i] + S @ cell (Å) from the original positions, as 3 floats."""
+    rx = positions_ic[j, 0] - positions_ic[i, 0] + (
+        s0 * cell_kc[0, 0] + s1 * cell_kc[1, 0] + s2 * cell_kc[2, 0])
+    ry = positions_ic[j, 1] - positions_ic[i, 1] + (
+        s0 * cell_kc[0, 1] + s1 * cell_kc[1, 1] + s2 * cell_kc[2, 1])
+    rz = positions_ic[j, 2] - positions_ic[i, 2] + (
+        s0 * cell_kc[0, 2] + s1 * cell_kc[1, 2] + s2 * cell_kc[2, 2])
+    return rx, ry, rz
+
+
+@njit(cache=True)
+def _scan_centre(i, range_col, n_col, positions_ic, cell_kc, wrapped_ic, offset_ik, ghost_hc,
+                 ghost_atom_h, ghost_shift_hk, search, cutoff, start, h_b):
+    """Ghosts h within ``cutoff`` of centre i among the given columns, stored in h_b from index
+    ``start``; returns their number. The final test d < cutoff uses ``_pair_vector``."""
+    search2 = search * search
+    count = 0
+    for col in range(n_col):
+        for h in range(range_col[col, 0], range_col[col, 1]):
+            dx = ghost_hc[h, 0] - wrapped_ic[i, 0]
+            dy = ghost_hc[h, 1] - wrapped_ic[i, 1]
+            dz = ghost_hc[h, 2] - wrapped_ic[i, 2]
+            if dx * dx + dy * dy + dz * dz >= search2:
+                continue
+            j = ghost_atom_h[h]
+            s0 = ghost_shift_hk[h, 0] + offset_ik[i, 0]
+            s1 = ghost_shift_hk[h, 1] + offset_ik[i, 1]
+            s2 = ghost_shift_hk[h, 2] + offset_ik[i, 2]
+            if j == i and s0 == 0 and s1 == 0 and s2 == 0:
+                continue
+            rx, ry, rz = _pair_vector(i, j, s0, s1, s2, positions_ic, cell_kc)
+            if math.sqrt(rx * rx + ry * ry + rz * rz) >= cutoff:
+                continue
+            h_b[start + count] = h
+            count += 1
     return count
+
+
+@njit(cache=True)
+def _shift_less(a, b, shift_hk):
+    """True if the image shift of ghost a precedes that of ghost b lexicographically."""
+    for k in range(3):
+        if shift_hk[a, k] != shift_hk[b, k]:
+            return shift_hk[a, k] < shift_hk[b, k]
+    return False
+
+
+@njit(cache=True)
+def _sorted_order(i_b, h_b, ghost_atom_h, ghost_shift_hk, used, first_i):
+    """Buffer indices of the pairs (centre i_b, ghost h_b) in the order (i, j, S), (used,) int64.
+
+    Two stable counting sorts (by j, then by i; O(n_pairs + n_atoms)), then an insertion sort by S
+    within each run of equal (i, j) — the images of one atom inside the cutoff, short runs. For a
+    fixed centre S = ghost shift + offset of i, so ghost shifts order the images.
+    """
+    n_atoms = first_i.shape[0] - 1
+    next_j = np.zeros(n_atoms + 1, dtype=np.int64)
+    for p in range(used):
+        next_j[ghost_atom_h[h_b[p]] + 1] += 1
+    for j in range(n_atoms):
+        next_j[j + 1] += next_j[j]
+    by_j = np.empty(used, dtype=np.int64)
+    for p in range(used):
+        j = ghost_atom_h[h_b[p]]
+        by_j[next_j[j]] = p
+        next_j[j] += 1
+    next_i = first_i[:n_atoms].copy()
+    order = np.empty(used, dtype=np.int64)
+    for q in range(used):
+        p = by_j[q]
+        order[next_i[i_b[p]]] = p
+        next_i[i_b[p]] += 1
+    run = 0
+    while run < used:
+        i, j = i_b[order[run]], ghost_atom_h[h_b[order[run]]]
+        run_end = run + 1
+        while run_end < used and i_b[order[run_end]] == i and ghost_atom_h[h_b[order[run_end]]] == j:
+            run_end += 1
+        for q in range(run + 1, run_end):
+            p = order[q]
+            r = q
+            while r > run and _shift_less(h_b[p], h_b[order[r - 1]], ghost_shift_hk):
+                order[r] = order[r - 1]
+                r -= 1
+            order[r] = p
+        run = run_end
+    return order
 
 
 @njit(cache=True)
 def _pairs(positions_ic, cell_kc, wrapped_ic, offset_ik, key_h, ghost_hc, ghost_atom_h,
            ghost_shift_hk, lo_c, side_c, n_bin_c, search, cutoff):
-    """Unsorted pair list grouped by centre (count pass, then fill pass into preallocated arrays).
+    """Pair list sorted by i, then j, then S: one scan storing (centre, ghost) in a buffer grown on
+    demand, then the sorted pairs written out.
 
     Ghost arrays must be sorted by key_h. Returns i_n, j_n (n_pairs,) int64, shift_nk
     (n_pairs, 3) int64, r_nc (n_pairs, 3) float64 Å, d_n (n_pairs,) float64 Å, first_i
@@ -394,73 +454,49 @@ def _pairs(positions_ic, cell_kc, wrapped_ic, offset_ik, key_h, ghost_hc, ghost_
         centre_key_i[i] = (bin_c[0] * n_bin_c[1] + bin_c[1]) * n_bin_c[2] + bin_c[2]
     visit_order = np.argsort(centre_key_i)
     count_i = np.zeros(n_atoms, dtype=np.int64)
-    first_i = np.zeros(n_atoms + 1, dtype=np.int64)
-    i_n = np.empty(0, dtype=np.int64)
-    j_n = np.empty(0, dtype=np.int64)
-    shift_nk = np.empty((0, 3), dtype=np.int64)
-    r_nc = np.empty((0, 3), dtype=np.float64)
-    d_n = np.empty(0, dtype=np.float64)
+    range_col = np.empty((9, 2), dtype=np.int64)
+    capacity = 64 * n_atoms + 64
+    i_b = np.empty(capacity, dtype=np.int64)
+    h_b = np.empty(capacity, dtype=np.int64)
+    used = 0
     for i in visit_order:
-        count_i[i] = _scan_centre(
-            i, positions_ic, cell_kc, wrapped_ic, offset_ik, key_h, ghost_hc, ghost_atom_h,
-            ghost_shift_hk, lo_c, side_c, n_bin_c, search, cutoff, False, 0,
-            i_n, j_n, shift_nk, r_nc, d_n)
+        n_col, n_candidates = _column_ranges(wrapped_ic[i], key_h, lo_c, side_c, n_bin_c, range_col)
+        if used + n_candidates > capacity:
+            capacity = max(2 * capacity, used + n_candidates)
+            i_new = np.empty(capacity, dtype=np.int64)
+            h_new = np.empty(capacity, dtype=np.int64)
+            i_new[:used] = i_b[:used]
+            h_new[:used] = h_b[:used]
+            i_b, h_b = i_new, h_new
+        count = _scan_centre(i, range_col, n_col, positions_ic, cell_kc, wrapped_ic, offset_ik,
+                             ghost_hc, ghost_atom_h, ghost_shift_hk, search, cutoff, used, h_b)
+        i_b[used:used + count] = i
+        count_i[i] = count
+        used += count
+    first_i = np.zeros(n_atoms + 1, dtype=np.int64)
     for i in range(n_atoms):
         first_i[i + 1] = first_i[i] + count_i[i]
-    n_pairs = first_i[n_atoms]
-    i_n = np.empty(n_pairs, dtype=np.int64)
-    j_n = np.empty(n_pairs, dtype=np.int64)
-    shift_nk = np.empty((n_pairs, 3), dtype=np.int64)
-    r_nc = np.empty((n_pairs, 3), dtype=np.float64)
-    d_n = np.empty(n_pairs, dtype=np.float64)
-    for i in visit_order:
-        _scan_centre(i, positions_ic, cell_kc, wrapped_ic, offset_ik, key_h, ghost_hc,
-                     ghost_atom_h, ghost_shift_hk, lo_c, side_c, n_bin_c, search, cutoff, True,
-                     first_i[i], i_n, j_n, shift_nk, r_nc, d_n)
+    i_n = np.empty(used, dtype=np.int64)
+    j_n = np.empty(used, dtype=np.int64)
+    shift_nk = np.empty((used, 3), dtype=np.int64)
+    r_nc = np.empty((used, 3), dtype=np.float64)
+    d_n = np.empty(used, dtype=np.float64)
+    order = _sorted_order(i_b, h_b, ghost_atom_h, ghost_shift_hk, used, first_i)
+    for n in range(used):
+        i = i_b[order[n]]
+        h = h_b[order[n]]
+        j = ghost_atom_h[h]
+        s0 = ghost_shift_hk[h, 0] + offset_ik[i, 0]
+        s1 = ghost_shift_hk[h, 1] + offset_ik[i, 1]
+        s2 = ghost_shift_hk[h, 2] + offset_ik[i, 2]
+        rx, ry, rz = _pair_vector(i, j, s0, s1, s2, positions_ic, cell_kc)
+        i_n[n] = i
+        j_n[n] = j
+        shift_nk[n, 0] = s0
+        shift_nk[n, 1] = s1
+        shift_nk[n, 2] = s2
+        r_nc[n, 0] = rx
+        r_nc[n, 1] = ry
+        r_nc[n, 2] = rz
+        d_n[n] = math.sqrt(rx * rx + ry * ry + rz * rz)
     return i_n, j_n, shift_nk, r_nc, d_n, first_i
-
-
-@njit(cache=True)
-def _permute_range(start, order_n, j_n, shift_nk, r_nc, d_n):
-    """Reorder entries start + order_n of the pair arrays into positions start, start + 1, ..."""
-    j_copy = j_n[start + order_n]
-    shift_copy = shift_nk[start + order_n]
-    r_copy = r_nc[start + order_n]
-    d_copy = d_n[start + order_n]
-    m = order_n.shape[0]
-    j_n[start:start + m] = j_copy
-    shift_nk[start:start + m] = shift_copy
-    r_nc[start:start + m] = r_copy
-    d_n[start:start + m] = d_copy
-
-
-@njit(cache=True)
-def _sort_by_neighbour_and_shift(j_n, shift_nk, r_nc, d_n, first_i):
-    """In place, sort each centre's pairs by j, then S lexicographically.
-
-    Sort by j; each run of equal j (images of one atom, all within the cutoff of i, so S spans at
-    most ~2 cutoff / d_k + 2 values per direction) is then sorted by the mixed-radix key of S.
-    """
-    for i in range(first_i.shape[0] - 1):
-        start = first_i[i]
-        stop = first_i[i + 1]
-        if stop - start < 2:
-            continue
-        _permute_range(start, np.argsort(j_n[start:stop], kind="mergesort"),
-                       j_n, shift_nk, r_nc, d_n)
-        run = start
-        while run < stop:
-            run_end = run + 1
-            while run_end < stop and j_n[run_end] == j_n[run]:
-                run_end += 1
-            if run_end - run > 1:
-                lo_k = np.empty(3, np.int64)
-                span_k = np.empty(3, np.int64)
-                for k in range(3):
-                    lo_k[k] = shift_nk[run:run_end, k].min()
-                    span_k[k] = shift_nk[run:run_end, k].max() - lo_k[k] + 1
-                key_n = ((shift_nk[run:run_end, 0] - lo_k[0]) * span_k[1]
-                         + (shift_nk[run:run_end, 1] - lo_k[1])) * span_k[2] + (
-                    shift_nk[run:run_end, 2] - lo_k[2])
-                _permute_range(run, np.argsort(key_n), j_n, shift_nk, r_nc, d_n)
-            run = run_end

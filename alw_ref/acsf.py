@@ -50,7 +50,8 @@ Triplet (j = pair n, k = pair m, r_jk = r_ik − r_ij), B = 1 + λ cos θ, cos �
 With û_jk = (R_ik û_ik − R_ij û_ij)/R_jk every g lies in the plane of (û_ij, û_ik): the û_ij part of
 pg_n (and the û_ik part of pg_m) is accumulated as a scalar (``al_ng``) and expanded once per pair.
 B^ζ is computed by repeated squaring for integer ζ ≤ 1024 (ζλAF/B = ζλ 2^(1−ζ) B^(ζ−1) e^(−ηS) F,
-no division), else as exp(ζ ln B); e^(−ηS) once per distinct η. ζλAF/B ≤ 2ζ B^(ζ−1) is finite for
+no division), else as exp(ζ ln B); e^(−ηS) once per distinct η; f_c(R_jk) from R_jk² by its series
+(``cutoff_cosine_sq``: no square root or cosine per triplet; R_jk itself only for derivatives). ζλAF/B ≤ 2ζ B^(ζ−1) is finite for
 every representable B > 0 because the spec requires ζ ≥ ZETA_MIN = 0.05. G5 drops R_jk² and f_c(R_jk).
 Sums over periodic images make ∂G_i/∂r_i = −Σ_{j≠i} ∂G_i/∂r_j (translation invariance) exact by
 construction; rotation invariance makes Σ_j ∂G_i/∂ε symmetric (tested, not imposed).
@@ -431,7 +432,8 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
         s_n = np.empty(nn, np.int64)
         pg_ngc = np.zeros((nn if derivatives else 0, D, 3))
         al_ng = np.zeros((nn if derivatives else 0, D))   # coefficient of û_n in pg_n
-        r_jk = np.empty(3)
+        partner_t = np.empty(nn, np.int64)
+        Rjk2_t = np.empty(nn)
         E_u = np.empty(max(g4_eta_u.shape[0], g5_eta_u.shape[0]))
         lnBp = lnBm = 0.0
         Rjk = 0.0
@@ -444,7 +446,7 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
             for c in range(3):
                 u_nc[n, c] = r[c] * inv_R_n[n]
             fc_n[n] = cutoff_cosine(R, rc)
-            dfc_n[n] = cutoff_cosine_d(R, rc)
+            dfc_n[n] = cutoff_cosine_d(R, rc) if derivatives else 0.0
             s_n[n] = species_i[j_n[p0 + n]]
         # radial: t = g(R) f_c(R), pg_n = (g' f_c + g f_c') û_n
         for n in range(nn):
@@ -457,12 +459,19 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
                     al_ng[n, base + p] += dt
         if n4 + n5 > 0:
             for n in range(nn):
+                # Partners m > n of pair n, without those with R_jk ≥ R_c when there is no G5 (f_c(R_jk) = 0:
+                # no term). Branch-free compaction: the test is unpredictable, the loop below then is not.
+                n_partners = 0
                 for m in range(n + 1, nn):
-                    for c in range(3):
-                        r_jk[c] = r_nc[p0 + m, c] - r_nc[p0 + n, c]
-                    Rjk2 = r_jk[0] * r_jk[0] + r_jk[1] * r_jk[1] + r_jk[2] * r_jk[2]
-                    if n5 == 0 and Rjk2 > rc2:
-                        continue                    # f_c(R_jk) = 0: no G4 term, and there is no G5
+                    dx = r_nc[p0 + m, 0] - r_nc[p0 + n, 0]
+                    dy = r_nc[p0 + m, 1] - r_nc[p0 + n, 1]
+                    dz = r_nc[p0 + m, 2] - r_nc[p0 + n, 2]
+                    partner_t[n_partners] = m
+                    Rjk2_t[n_partners] = dx * dx + dy * dy + dz * dz
+                    n_partners += 1 if (n5 > 0 or Rjk2_t[n_partners] < rc2) else 0
+                for t in range(n_partners):
+                    m = partner_t[t]
+                    Rjk2 = Rjk2_t[t]
                     Rj, Rk = R_n[n], R_n[m]
                     # AtomDNN convention: (1 + λ cos θ) clipped at 0 — here B = ½|û_ij + λ û_ik|² ≥ 0 is
                     # exactly 0 for exactly collinear triplets; B == 0 → term and derivative are 0.

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from acsf_reference import brute_force_neighbor_list, reference_acsf
-from alw_ref.acsf import (ACSFSpec, compute_acsf, cutoff_cosine, cutoff_cosine_d, descriptors_from_pairs,
-                          radial_gaussian, radial_gaussian_d)
+from alw_ref.acsf import (ACSFSpec, compute_acsf, cutoff_cosine, cutoff_cosine_d, cutoff_cosine_sq,
+                          descriptors_from_pairs, radial_gaussian, radial_gaussian_d)
 from alw_ref.errors import DataError, SpecError
 from fd import central_difference, fd_positions, fd_strain, scaled_error, strained
 from strategies import ELEMENTS, away_from_cutoff, cells, structures
@@ -67,6 +67,24 @@ def test_scalar_derivatives_match_fd(R):
         assert abs(fd - df(R)) <= 1e-8 * max(1.0, abs(df(R)))
     assert cutoff_cosine(4.0, rc) == pytest.approx(0.0, abs=1e-16) and cutoff_cosine(4.5, rc) == 0.0
     assert cutoff_cosine_d(4.5, rc) == 0.0 and cutoff_cosine(0.0, rc) == 1.0
+
+
+@pytest.mark.parametrize("rc", [2.0, 5.0, 6.5, 12.0])
+def test_cutoff_from_squared_distance_matches_extended_precision(rc):
+    """cutoff_cosine_sq (series in R², used for f_c(R_jk)) against cos²(πR/2R_c) = ½(cos(πR/R_c) + 1) in
+    80-bit long double at the same float64 R² and R_c²: absolute error ≤ 2.5e-16 on [0, R_c], relative
+    error ≤ 1e-8 even at R = R_c(1 − 1e-7) where f_c ~ 2e-14, 0 beyond."""
+    R = np.concatenate([np.linspace(0.0, rc, 4001), rc * (1.0 - np.geomspace(1e-2, 1e-7, 50))])
+    R2, rc2 = R * R, rc * rc
+    x = R2.astype(np.longdouble) / np.longdouble(rc2)
+    exact = np.cos(0.5 * np.pi * np.sqrt(x)) ** 2    # = ½(cos(πR/R_c) + 1) without the cancellation at R_c
+    got = np.array([cutoff_cosine_sq(r2, rc2) for r2 in R2])
+    err = np.abs(got - exact).astype(np.float64)
+    assert err.max() <= 2.5e-16
+    inside = R2 < rc2
+    assert (err[inside] / exact[inside].astype(np.float64)).max() <= 1e-8
+    assert cutoff_cosine_sq(rc * rc, rc * rc) == 0.0 and cutoff_cosine_sq(1.01 * rc * rc, rc * rc) == 0.0
+    assert cutoff_cosine_sq(0.0, rc * rc) == 1.0
 
 
 # ---------------------------------------------------------------- agreement with the slow reference

@@ -40,3 +40,9 @@ def atomic_write(path):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def write_text(path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (``atomic_write``)."""
+    with atomic_write(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")

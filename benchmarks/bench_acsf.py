@@ -24,6 +24,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from alw_ref.atomic import write_text
 from alw_ref.acsf import ACSFSpec, compute_acsf
 
 RC = 6.0
@@ -146,7 +147,7 @@ def main(argv=None) -> int:
                   f"{r['speedup_derivs_vs_dscribe_numerical']:.0f}x")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "acsf", "rc_A": RC, "machine": platform.platform(),
+    write_text(out, json.dumps({"benchmark": "acsf", "rc_A": RC, "machine": platform.platform(),
                                "numba": numba.__version__, "rows": rows}, indent=2))
     print(f"wrote {out}")
     return 0

@@ -41,6 +41,7 @@ from bench_acsf import bench_spec, rocksalt  # noqa: E402
 
 from alw_ref import forces as alw_forces  # noqa: E402
 from alw_ref import mlp  # noqa: E402
+from alw_ref.atomic import write_text  # noqa: E402
 from alw_ref.data import Dataset, Structure  # noqa: E402
 from alw_ref.describe import compute_descriptors  # noqa: E402
 from alw_ref.loss import COMPONENTS, loss_and_gradient, residuals, term_value_and_slope  # noqa: E402
@@ -309,7 +310,7 @@ def main(argv=None) -> int:
           f"kernels each read them once")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write_text(out, json.dumps(result, indent=2))
     print(f"wrote {out}")
     return 0
 

@@ -138,6 +138,15 @@ def timed(clock: Clock, piece: str, fn):
     return wrapper
 
 
+def write_text(path, text: str) -> None:
+    """``alw_ref.atomic.write_text``, imported on use (the workers time their own imports of alw_ref)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from alw_ref.atomic import write_text as atomic_write_text
+
+    atomic_write_text(path, text)
+
+
 # ---------------------------------------------------------------------------------------- workers
 
 def worker_prepare(args) -> dict:
@@ -428,7 +437,7 @@ def main(argv=None) -> int:
     p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        Path(args.result).write_text(json.dumps(WORKERS[args.worker](args)))
+        write_text(Path(args.result), json.dumps(WORKERS[args.worker](args)))
         return 0
     blas_list = [b.strip() for b in args.blas_threads.split(",")]
     if args.atoms < 1 or args.cell_atoms < 8 or args.epochs < 1:
@@ -464,7 +473,7 @@ def main(argv=None) -> int:
     print(f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; total {time.perf_counter() - t_all:.0f} s")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "train", "machine": platform.platform(), "cpu_count": os.cpu_count(),
+    write_text(out, json.dumps({"benchmark": "train", "machine": platform.platform(), "cpu_count": os.cpu_count(),
                                "python": platform.python_version(), "epochs": args.epochs, "settings": SETTINGS,
                                "load_average_start_end": [load0[0], load1[0]], "cases": cases}, indent=2))
     print(f"wrote {out}")

@@ -14,6 +14,7 @@ import numpy as np
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from alw_ref.atomic import atomic_write, write_text
 from paper_figures import sweep, table1_fixed_weights, table2_softadapt
 
 NAME = "fig2_comparison"
@@ -70,7 +71,8 @@ def figure(rows: list, path: Path) -> None:
             ax.set_ylabel(sweep.UNITS[comp])
     fig.suptitle("Fixed weights (w_E, w_F, w_S) vs SoftAdapt β = 1 (paper Fig. 2)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -89,7 +91,7 @@ def finish(args, results, cfgs) -> None:
     text = ("## Fig. 2 — fixed weights vs SoftAdapt\n\n" + sweep.markdown_table(header, body)
             + "\n[×] = test RMSE divided by the best fixed-weight model's for that component (1.00 = as good as "
             "the best fixed model).\n\n" + sweep.caps_note(args) + f"\n\n![Fig. 2]({NAME}.png)\n")
-    (args.out / f"{NAME}.md").write_text(text)
+    write_text((args.out / f"{NAME}.md"), text)
 
 
 def main(argv=None) -> int:

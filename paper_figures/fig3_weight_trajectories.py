@@ -17,6 +17,7 @@ import numpy as np
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from alw_ref.atomic import atomic_write, write_text
 from paper_figures import sweep, table2_softadapt
 
 NAME = "fig3_weight_trajectories"
@@ -82,7 +83,8 @@ def figure(rows: list, path: Path) -> None:
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("SoftAdapt β = 1 weights from different initial weights (paper Fig. 3)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -101,7 +103,7 @@ def finish(args, results, cfgs) -> None:
                         + [f"{np.mean([r[f'{c}_mean'] for r in tail]):.3f}" for c in WEIGHT_COLUMNS])
     text = ("## Fig. 3 — SoftAdapt weight trajectories\n\n" + sweep.markdown_table(header, body)
             + "\n" + sweep.caps_note(args) + f"\n\n![Fig. 3]({NAME}.png)\n")
-    (args.out / f"{NAME}.md").write_text(text)
+    write_text((args.out / f"{NAME}.md"), text)
 
 
 def main(argv=None) -> int:

@@ -4,10 +4,10 @@
 ``<out>/*.csv``, ``<out>/*.md`` and ``<out>/timings.csv`` written by the five scripts and writes
 the report: our tables beside the paper's published Tables 1 and 2, the figures, one paragraph per
 claim of the paper's Summary with the numbers that support or contradict it, and the caveats.
-With ``--quick`` the default ``--out`` is the quick folder and the report goes into it. If
-``<out>/mote2_long/`` or ``<out>/mose2_long/`` holds Table 1, Table 2 and Fig. 2 of a longer
-training (same scripts, other ``--epochs``/``--max-structures``/``--out``), the report adds a
-section for each.
+With ``--quick`` the default ``--out`` is the quick folder and the report goes into it. Every
+sub-folder of ``<out>`` that holds Table 1, Table 2 and Fig. 2 of another training (same scripts,
+other ``--epochs``/``--max-structures``/``--out``, e.g. ``<out>/mote2_n1000_e1000/``) adds a
+section, in order of training length (epochs × structures).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from alw_ref.atomic import write_text
 from paper_figures import sweep
 
 SCRIPTS = ("table1_fixed_weights", "table2_softadapt", "fig2_comparison", "fig3_weight_trajectories",
@@ -43,11 +44,9 @@ PAPER_TABLE2 = (
     (1.0, (3.07, 18.32, 14.55), (2.74, 23.85, 23.54)),
     (2.0, (2.80, 17.90, 15.24), (2.57, 25.70, 24.62)),
 )
-#: The scripts of the optional longer-training folder (<out>/mote2_long): required, then optional ones.
+#: The scripts of a longer-training sub-folder of <out>: required, then optional ones.
 LONG_SCRIPTS = ("table1_fixed_weights", "table2_softadapt", "fig2_comparison")
 LONG_OPTIONAL = ("fig3_weight_trajectories", "strategies_table")
-#: Sub-folders of <out> with longer trainings, each added to the report when complete.
-LONG_FOLDERS = ("mote2_long", "mose2_long")
 COMPS = sweep.COMPONENTS
 LETTER = {"energy": "E", "forces": "F", "stress": "S"}
 
@@ -377,6 +376,21 @@ def build(data, out: Path, report: Path, longs=()) -> str:
     ])
 
 
+def longer_trainings(out: Path) -> list:
+    """(data, folder) of every complete sub-folder of ``out``, shortest training first."""
+    longs = []
+    for folder in sorted(p for p in out.iterdir() if p.is_dir()):
+        if all((folder / f"{n}.csv").exists() for n in LONG_SCRIPTS):
+            optional = tuple(n for n in LONG_OPTIONAL if (folder / f"{n}.csv").exists())
+            longs.append((load(folder, LONG_SCRIPTS + optional), folder))
+
+    def length(item):
+        r = item[0]["table1_fixed_weights"][0]
+        return float(r["epochs"]) * (r["max_structures"] if isinstance(r["max_structures"], float) else np.inf)
+
+    return sorted(longs, key=length)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m paper_figures.make_report", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="read the --quick results (report written next to them)")
@@ -386,13 +400,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     out = args.out or (sweep.QUICK_OUT if args.quick else sweep.DEFAULT_OUT)
     report = args.report or (out / "REPORT.md" if args.quick else sweep.ROOT / "paper_figures" / "REPORT.md")
-    longs = []
-    for long_out in (out / name for name in LONG_FOLDERS):
-        if all((long_out / f"{n}.csv").exists() for n in LONG_SCRIPTS):
-            optional = tuple(n for n in LONG_OPTIONAL if (long_out / f"{n}.csv").exists())
-            longs.append((load(long_out, LONG_SCRIPTS + optional), long_out))
-    text = build(load(out), out, report, longs)
-    report.write_text(text)
+    text = build(load(out), out, report, longer_trainings(out))
+    write_text(report, text)
     print(f"wrote {report}")
     return 0
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from alw_ref.atomic import write_text
 from paper_figures import sweep, table1_fixed_weights, table2_softadapt
 
 NAME = "strategies_table"
@@ -68,7 +69,7 @@ def finish(args, results, cfgs) -> None:
     text = ("## Beyond the paper — all weighting strategies\n\n" + sweep.markdown_table(header, body)
             + "\nworst ratio = max over E, F, S of (test RMSE / best test RMSE of that component in this table); "
             "1 = best at everything.\n\n" + sweep.caps_note(args) + f"\n\n![strategies]({NAME}.png)\n")
-    (args.out / f"{NAME}.md").write_text(text)
+    write_text((args.out / f"{NAME}.md"), text)
 
 
 def main(argv=None) -> int:

@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from alw_ref.atomic import atomic_write, write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 CACHE = Path.home() / ".cache" / "alw_ref"
@@ -141,7 +143,7 @@ def prepare_dataset(name: str, max_structures=None, data_cache=DATA_CACHE) -> di
         convert(sources, full)
     spec = spec_for(name)
     spec_path = data_cache / f"spec_{name}.json"
-    spec_path.write_text(spec.to_json())
+    write_text(spec_path, spec.to_json())
     dataset = read_dataset(full)
     n_sampled = len(dataset) if max_structures is None else min(max_structures, len(dataset))
     path = data_cache / f"{name}_n{n_sampled}_s{SUBSAMPLE_SEED}_regular.h5"
@@ -154,7 +156,7 @@ def prepare_dataset(name: str, max_structures=None, data_cache=DATA_CACHE) -> di
         singular = singular_structures(sampled, spec)
         regular = np.setdiff1d(np.arange(len(sampled)), singular)
         write_dataset(sampled.subset(regular), path)
-        meta.write_text(json.dumps(dict(n_singular=len(singular),
+        write_text(meta, json.dumps(dict(n_singular=len(singular),
                                         singular_names=[str(sampled.name[k]) for k in singular])))
     n_singular = json.loads(meta.read_text())["n_singular"]
     return dict(name=name, path=str(path), spec=str(spec_path), n_total=len(dataset), n_sampled=n_sampled,
@@ -185,7 +187,7 @@ def run_one(run: Run) -> dict:
     if trained:
         t0 = time.perf_counter()
         train(run.dataset_path, out=str(out), **run.kwargs)
-        (out / "run_info.json").write_text(json.dumps({"wall_s": time.perf_counter() - t0}))
+        write_text((out / "run_info.json"), json.dumps({"wall_s": time.perf_counter() - t0}))
     else:
         saved = json.loads((out / "settings.json").read_text())
         for key, value in run.kwargs.items():
@@ -364,7 +366,8 @@ def describe_config(cfg: Config) -> dict:
 
 
 def write_csv(rows: list, path: Path) -> None:
-    with Path(path).open("w", newline="") as f:
+    """Rows (dicts with the same keys) as CSV, written atomically."""
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -462,7 +465,8 @@ def bar_figure(rows: list, label, path: Path, title: str, split: str = "test") -
             ax.set_ylabel(UNITS[comp])
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -481,6 +485,6 @@ def write_summary(args, results, cfgs, name: str, label, heading: str, fig_title
     rows = summarize(results, cfgs, args)
     write_csv(rows, args.out / f"{name}.csv")
     bar_figure(rows, label, args.out / f"{name}.png", fig_title)
-    (args.out / f"{name}.md").write_text(f"## {heading}\n\n" + results_table(rows, label) + "\n" + caps_note(args)
+    write_text((args.out / f"{name}.md"), f"## {heading}\n\n" + results_table(rows, label) + "\n" + caps_note(args)
                                          + f"\n\n![{heading}]({name}.png)\n")
     return rows

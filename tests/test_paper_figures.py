@@ -38,7 +38,8 @@ def quick(tmp_path_factory):
     for module in SCRIPTS:
         assert module.main(["--quick", "--out", str(out), "--runs", str(runs)]) == 0
     for module in SCRIPTS[:3]:  # a "longer training" folder (here: the same runs, reused) -> extra section
-        assert module.main(["--quick", "--out", str(out / make_report.LONG_FOLDERS[0]), "--runs", str(runs)]) == 0
+        assert module.main(["--quick", "--out", str(out / "mote2_long"), "--runs", str(runs)]) == 0
+    (out / "incomplete").mkdir()  # a sub-folder without Table 1, Table 2 and Fig. 2: ignored
     assert make_report.main(["--quick", "--out", str(out)]) == 0
     after = committed.read_bytes() if committed.exists() else None
     return dict(out=out, runs=runs, committed_unchanged=before == after)
@@ -107,7 +108,8 @@ def test_report_has_every_section(quick):
     long = text[text.index("## Longer training"):]
     assert "### Table 1 beside the paper" in long and "**Claim 3" in long
     assert "Not run at these settings: fig3_weight_trajectories, strategies_table" in long
-    assert f"]({make_report.LONG_FOLDERS[0]}/table1_fixed_weights.png)" in long
+    assert "](mote2_long/table1_fixed_weights.png)" in long
+    assert text.count("## Longer training") == 1  # the incomplete sub-folder is not a section
     for module in SCRIPTS:
         assert f"]({module.NAME}.png)" in text  # figure links resolve next to the report
     assert quick["committed_unchanged"], "the --quick test must not touch paper_figures/REPORT.md"

@@ -37,7 +37,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repo, when a
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench_acsf import bench_spec, rocksalt  # noqa: E402
+from bench_acsf import bench_spec, interleaved_best_times, rocksalt  # noqa: E402
 
 from alw_ref import forces as alw_forces  # noqa: E402
 from alw_ref import mlp  # noqa: E402
@@ -153,18 +153,6 @@ def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
-
-
-def interleaved_best_times(cases: dict, repeat: int) -> dict:
-    """Best wall time (s) of each callable over ``repeat`` rounds after one warm-up round; every round
-    runs all cases one after the other, so a change of machine load hits alw_ref and torch alike."""
-    for fn in cases.values():
-        fn()
-    best = {k: np.inf for k in cases}
-    for _ in range(repeat):
-        for k, fn in cases.items():
-            best[k] = min(best[k], _timed(fn))
-    return best
 
 
 def max_rel(a, b) -> float:

@@ -105,8 +105,8 @@ def neighbor_list(positions, cell, pbc, cutoff) -> NeighborList:
     """
     positions_ic, cell_kc, periodic_k, cutoff = _validated(positions, cell, pbc, cutoff)
     basis_kc = _completed_basis(cell_kc, periodic_k)
-    plane_distance_k = abs(np.linalg.det(basis_kc)) / np.linalg.norm(
-        np.cross(basis_kc[[1, 2, 0]], basis_kc[[2, 0, 1]]), axis=1)
+    inverse_ck = np.linalg.inv(basis_kc)  # column k: reciprocal vector b*_k, b_l . b*_k = δ_lk
+    plane_distance_k = 1.0 / np.linalg.norm(inverse_ck, axis=0)  # = |det B| / |b_l x b_m|
 
     # Margin: rounding of wrapped coordinates ~ eps * (|positions| + |images| * |cell|).
     layers = float(np.max(np.where(periodic_k, cutoff / plane_distance_k, 0.0))) + 2.0
@@ -124,7 +124,7 @@ def neighbor_list(positions, cell, pbc, cutoff) -> NeighborList:
             f"{n_atoms} atoms (lattice-plane distances {plane_distance_k[periodic_k]} Å); "
             f"the cell is too small or too flat for this cutoff")
 
-    frac_ik = positions_ic @ np.linalg.inv(basis_kc)
+    frac_ik = positions_ic @ inverse_ck
     offset_ik = np.where(periodic_k, np.floor(frac_ik), 0.0).astype(np.int64)
     frac_ik = frac_ik - offset_ik
     wrapped_ic = positions_ic - offset_ik.astype(np.float64) @ cell_kc
@@ -180,6 +180,8 @@ def _check_periodic_vectors_independent(cell_kc, periodic_k):
         if norm_k[k] == 0.0:
             raise DataError(f"neighbor_list: field 'cell': periodic cell vector {k} is zero "
                             f"(pbc = {periodic_k.tolist()})")
+    if len(dirs) == 3 and abs(np.linalg.det(cell_kc)) / np.prod(norm_k) > _DEPENDENCE_TOLERANCE:
+        return  # a volume this large rules out parallel pairs too (|det| <= |a x b||c|)
     for a, b in ((p, q) for p in dirs for q in dirs if p < q):
         sine = np.linalg.norm(np.cross(cell_kc[a], cell_kc[b])) / (norm_k[a] * norm_k[b])
         if sine <= _DEPENDENCE_TOLERANCE:
@@ -196,6 +198,8 @@ def _completed_basis(cell_kc, periodic_k):
     """(3, 3) invertible basis: periodic rows of ``cell_kc`` (Å), other rows unit vectors
     orthogonal to the periodic span (so plane distances are those of the periodic lattice)."""
     dirs = np.flatnonzero(periodic_k)
+    if dirs.size == 3:
+        return cell_kc
     basis_kc = np.eye(3)
     if dirs.size == 0:
         return basis_kc

@@ -6,20 +6,24 @@ every structure). Paper architecture: 2 × 30 tanh per element, standardisation 
 fitted on the data. Descriptors and their derivatives are precomputed (not timed); so is gathering
 them into a batch (``alw_ref.model.make_batch``, ``torch_reference.TorchBatch.from_batch``).
 
-Timed, per atom (µs/atom), best of ``--repeat`` runs after one warm-up, same thread count for Numba,
-BLAS (threadpoolctl, when installed) and torch (``--threads``, default 1):
+Timed, per atom (µs/atom), best of ``--repeat`` interleaved rounds after one warm-up, with the same
+thread count for Numba and torch (``--threads``, default 1; torch's MKL/OpenMP pool follows it). NumPy's
+BLAS (OpenBLAS, limited with threadpoolctl when installed) gets ``--blas-threads`` (default 1), as in
+``python -m alw_ref.train``, which runs the MLP's small matrix products on one BLAS thread because a
+second one slows them down here; it never exceeds ``--threads``:
   (a) prediction of E, F, σ: ``alw_ref.model.predict_batch`` vs ``torch_reference.predict``;
   (b) one training gradient, L = w_E L_E + w_F L_F + w_S L_S (RMSE form, all weights > 0) and ∂L/∂θ:
       ``alw_ref.loss.loss_and_gradient`` vs ``torch_reference.loss_and_gradient`` (double backward).
-Targets (issue 3): training gradient ≥ 2× faster than PyTorch, prediction ≥ 3× faster
-(issue 6 asks ≥ 3× for the training step).
+Targets: prediction ≥ 3× faster than PyTorch (issue 3), training gradient ≥ 3× (issue 6; issue 3
+asked 2×), at every thread count.
 
 Before timing, both implementations are compared: E, F, σ, the loss, and ∂L/∂θ (max |Δ| / max |∂L/∂θ|).
 A breakdown of alw_ref's training step (the pieces of ``loss_and_gradient`` called in the same order,
 each timed with time.perf_counter) shows what limits it. Prints a table, writes JSON (default
 ``benchmarks/results/bench_model.json``).
 
-    python benchmarks/bench_model.py [--structures 16] [--atoms 216] [--threads 1] [--repeat 5]
+    python benchmarks/bench_model.py [--structures 16] [--atoms 216] [--threads 1] [--blas-threads 1]
+                                     [--repeat 5]
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ from alw_ref.model import (Model, Prediction, fit_reference_energies, fit_standa
 from alw_ref.units import EV_PER_A3_TO_GPA, VOIGT_PAIRS  # noqa: E402
 
 WEIGHTS = {"energy": 1.0, "forces": 1.0, "stress": 0.1}
-TARGETS = {"train": 2.0, "predict": 3.0}
+#: Speed-up over torch asked for: prediction ≥ 3× (issue 3), training step ≥ 3× (issue 6; issue 3 asked 2×).
+TARGETS = {"train": 3.0, "predict": 3.0}
 
 
 def labelled_dataset(n_structures: int, n_atoms: int, seed: int = 0) -> Dataset:
@@ -180,8 +185,9 @@ def crosscheck(model, batch, tm, tb, weights) -> dict:
     }
 
 
-def set_threads(k: int):
-    """Numba, torch and (with threadpoolctl) BLAS thread counts; returns the BLAS limiter or None."""
+def set_threads(k: int, blas_k: int):
+    """Numba and torch thread counts k, NumPy's BLAS (with threadpoolctl) blas_k; returns the BLAS
+    limiter or None."""
     numba.set_num_threads(k)
     try:
         import torch
@@ -193,19 +199,24 @@ def set_threads(k: int):
     except ImportError:
         print("threadpoolctl not installed: NumPy's BLAS threads are not limited", file=sys.stderr)
         return None
-    return threadpool_limits(limits=k)
+    return threadpool_limits(limits=blas_k, user_api="blas")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--structures", type=int, default=16, help="number of structures (default: %(default)s)")
     p.add_argument("--atoms", type=int, default=216, help="target atoms per structure (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=1, help="Numba/BLAS/torch threads (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=1, help="Numba and torch threads (default: %(default)s)")
+    p.add_argument("--blas-threads", type=int, default=1,
+                   help="NumPy BLAS threads of alw_ref's MLP, at most --threads (default: %(default)s, as the "
+                        "trainer)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per case (default: %(default)s)")
     p.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_model.json"),
                    help="where to write the JSON results (default: %(default)s)")
     args = p.parse_args(argv)
-    limiter = set_threads(args.threads)  # noqa: F841  (kept alive for the run)
+    if not 1 <= args.blas_threads <= args.threads:
+        p.error("--blas-threads must lie in [1, --threads]")
+    limiter = set_threads(args.threads, args.blas_threads)  # noqa: F841  (kept alive for the run)
 
     spec = bench_spec()
     dataset = labelled_dataset(args.structures, args.atoms)
@@ -215,7 +226,8 @@ def main(argv=None) -> int:
     batch = make_batch(dataset, desc, np.arange(len(dataset)), species)
     n = len(batch.species_i)
     print(f"{len(dataset)} structures, {n} atoms, D = {spec.n_features}, "
-          f"{len(desc.block_j) / n:.1f} derivative blocks/atom, {args.threads} thread(s)", flush=True)
+          f"{len(desc.block_j) / n:.1f} derivative blocks/atom, {args.threads} thread(s), "
+          f"{args.blas_threads} BLAS thread(s) for alw_ref", flush=True)
 
     try:
         import torch
@@ -248,7 +260,7 @@ def main(argv=None) -> int:
     t_stream = min(_timed(lambda: used.sum()) for _ in range(args.repeat))
 
     result = {"benchmark": "model", "machine": platform.platform(), "numba": numba.__version__,
-              "threads": args.threads, "n_structures": len(dataset), "n_atoms": n,
+              "threads": args.threads, "blas_threads": args.blas_threads, "n_structures": len(dataset), "n_atoms": n,
               "n_features": spec.n_features, "hidden": list(model.hidden), "activation": model.activation,
               "blocks_per_atom": len(desc.block_j) / n, "weights": WEIGHTS,
               "alw_ref_predict_us_per_atom": 1e6 * ours_predict / n,
@@ -270,7 +282,7 @@ def main(argv=None) -> int:
         })
 
     print(f"\nModel benchmark: 2 x 30 tanh, {len(spec.elements)} elements, R_c = {spec.rc} Å, "
-          f"D = {spec.n_features}, float64, {n} atoms, {args.threads} thread(s)")
+          f"D = {spec.n_features}, float64, {n} atoms, {args.threads} thread(s) (alw_ref BLAS: {args.blas_threads})")
     if torch is not None:
         c = result["crosscheck"]
         print(f"torch vs alw_ref: ∂L/∂θ max|Δ|/max|g| = {c['gradient_rel_to_max']:.1e} "

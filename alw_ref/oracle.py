@@ -110,6 +110,8 @@ LAYOUT = {
     "structures/<k>/loss_stress": ((), "float64", _loss_text("stress"),
                                    "L_S of this structure alone (0 without target)"),
     "structures/<k>/loss_total": ((), "float64", "mixed", "w_E L_E + w_F L_F + w_S L_S of this structure"),
+    "structures/<k>/loss_gradient": (("parameter",), "float64", "mixed",
+                                     "∂(loss_total of this structure)/∂θ_p, flat θ layout of /model/theta"),
     "loss/energy": ((), "float64", _loss_text("energy"), "L_E, all structures as one batch"),
     "loss/forces": ((), "float64", _loss_text("forces"), "L_F, all structures as one batch"),
     "loss/stress": ((), "float64", _loss_text("stress"), "L_S, all structures as one batch"),
@@ -288,7 +290,7 @@ def compute_oracle(dataset, spec: ACSFSpec, model: Model | None = None, weights=
 
 
 def _model_arrays(dataset, desc, native_cols, species, model, weights, form) -> dict:
-    """Predictions, per-structure and whole-set loss parts, ∂L/∂θ and the θ map."""
+    """Predictions, per-structure and whole-set loss parts and ∂L/∂θ, and the θ map."""
     native = type(desc)(desc.spec, desc.atom_offset_s, desc.G_ig[:, native_cols], desc.block_first_i,
                         desc.block_j, desc.dG_dr_bgc[:, native_cols], desc.dG_deps_igcc[:, native_cols])
     w = dict(zip(COMPONENTS, (float(x) for x in weights)))
@@ -299,10 +301,10 @@ def _model_arrays(dataset, desc, native_cols, species, model, weights, form) -> 
     out.update({f"theta_map/{key}": v for key, v in theta_map(model).items()})
     for k in range(len(dataset)):
         pre, a0, a1 = f"structures/{k}/", off[k], off[k + 1]
-        one = loss_and_gradient(model, make_batch(dataset, native, [k], species), w, form, gradient=False)
+        one = loss_and_gradient(model, make_batch(dataset, native, [k], species), w, form)
         out.update({pre + "energies": pred.energies_i[a0:a1], pre + "energy": np.float64(pred.energy_s[k]),
                     pre + "forces": pred.forces_ic[a0:a1], pre + "stress": pred.stress_sv[k],
-                    pre + "loss_total": np.float64(one.total)})
+                    pre + "loss_total": np.float64(one.total), pre + "loss_gradient": one.gradient})
         out.update({pre + f"loss_{c}": np.float64(one.parts[c]) for c in COMPONENTS})
     return out
 

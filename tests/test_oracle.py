@@ -227,6 +227,31 @@ def test_loss_gradient_matches_finite_differences_through_theta_map():
         assert grad[p] == pytest.approx((vals[0] - vals[1]) / (2 * h), rel=1e-6, abs=1e-8)
 
 
+def test_per_structure_loss_gradient_matches_finite_differences():
+    """structures/<k>/loss_gradient: ∂(that structure's loss_total)/∂θ_p against central differences."""
+    ds = read_dataset(GEN.STRUCTURES)
+    with h5py.File(GEN.REFERENCE, "r") as f:
+        model = read_model(f["model"], "reference")
+        grads = [f[f"structures/{k}/loss_gradient"][()] for k in range(len(ds))]
+        totals = [f[f"structures/{k}/loss_total"][()] for k in range(len(ds))]
+    desc = compute_descriptors(ds, model.spec)
+    species = model.spec.species_index(ds.numbers)
+    w = {"energy": 1.0, "forces": 0.5, "stress": 0.25}
+    h = 1e-6
+    rng = np.random.default_rng(1)
+    for k in range(len(ds)):
+        batch = make_batch(ds, desc, [k], species)
+        assert loss_and_gradient(model, batch, w, "rmse", gradient=False).total == pytest.approx(totals[k], rel=1e-12)
+        assert grads[k].shape == model.theta.shape and np.all(np.isfinite(grads[k]))
+        for p in rng.choice(model.theta.size, 4, replace=False):
+            vals = []
+            for step in (h, -h):
+                m = _with_theta_copy(model)
+                m.theta[p] += step
+                vals.append(loss_and_gradient(m, batch, w, "rmse", gradient=False).total)
+            assert grads[k][p] == pytest.approx((vals[0] - vals[1]) / (2 * h), rel=1e-6, abs=1e-8)
+
+
 def _with_theta_copy(model):
     from dataclasses import replace
 

@@ -341,6 +341,30 @@ def long_section(long_data, long_out: Path, report: Path) -> str:
     ])
 
 
+def _length(long_data) -> float:
+    """Epochs × structure cap of a training folder (inf without a cap): orders the longer trainings."""
+    r = long_data["table1_fixed_weights"][0]
+    return float(r["epochs"]) * (r["max_structures"] if isinstance(r["max_structures"], float) else np.inf)
+
+
+def _settings(long_data) -> str:
+    r = long_data["table1_fixed_weights"][0]
+    datasets = ", ".join(dict.fromkeys(x["dataset"] for x in long_data["table1_fixed_weights"]))
+    return f"{datasets}: {_count(r['max_structures'])} structures, {int(r['epochs'])} epochs, {int(r['seeds'])} seeds"
+
+
+def longer_note(longs) -> str:
+    """One line naming the longer trainings that follow the main sweep, the longest last."""
+    if not longs:
+        return ""
+    names = "; ".join(_settings(d) for d, _ in longs)
+    text = f"Longer trainings follow the main sweep, each in its own section: {names}."
+    if len(longs) == 1 or _length(longs[-1][0]) > _length(longs[-2][0]):
+        text += (f" The longest ({_settings(longs[-1][0])}) is the closest to the paper's training; its verdicts "
+                 "weigh most.")
+    return text + "\n"
+
+
 def build(data, out: Path, report: Path, longs=()) -> str:
     datasets = list(dict.fromkeys(r["dataset"] for r in data["table1_fixed_weights"]))
     rel = os.path.relpath(out, report.parent)
@@ -361,6 +385,7 @@ def build(data, out: Path, report: Path, longs=()) -> str:
         "structures sampled, "
         f"{int(r['seeds'])} seeds, hidden {r['hidden']} tanh, batch {int(r['batch_size'])}, Adam lr {r['lr']:g}, "
         f"loss {r['loss']}. {counts}. Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n",
+        longer_note(longs),
         "## Caveats\n", caveats(data, datasets),
         "## The paper's Summary, checked\n",
         claim_stress(data, datasets), claim_tradeoff(data, datasets), claim_softadapt(data, datasets),
@@ -384,11 +409,7 @@ def longer_trainings(out: Path) -> list:
             optional = tuple(n for n in LONG_OPTIONAL if (folder / f"{n}.csv").exists())
             longs.append((load(folder, LONG_SCRIPTS + optional), folder))
 
-    def length(item):
-        r = item[0]["table1_fixed_weights"][0]
-        return float(r["epochs"]) * (r["max_structures"] if isinstance(r["max_structures"], float) else np.inf)
-
-    return sorted(longs, key=length)
+    return sorted(longs, key=lambda item: _length(item[0]))
 
 
 def main(argv=None) -> int:

@@ -110,6 +110,7 @@ def test_report_has_every_section(quick):
     assert "Not run at these settings: fig3_weight_trajectories, strategies_table" in long
     assert "](mote2_long/table1_fixed_weights.png)" in long
     assert text.count("## Longer training") == 1  # the incomplete sub-folder is not a section
+    assert "Longer trainings follow the main sweep, each in its own section: mlearn-mo:" in text
     for module in SCRIPTS:
         assert f"]({module.NAME}.png)" in text  # figure links resolve next to the report
     assert quick["committed_unchanged"], "the --quick test must not touch paper_figures/REPORT.md"

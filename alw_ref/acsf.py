@@ -51,8 +51,9 @@ With û_jk = (R_ik û_ik − R_ij û_ij)/R_jk every g lies in the plane of (û_i
 pg_n (and the û_ik part of pg_m) is accumulated as a scalar (``al_ng``) and expanded once per pair.
 B^ζ is computed by repeated squaring for integer ζ ≤ 1024 (ζλAF/B = ζλ 2^(1−ζ) B^(ζ−1) e^(−ηS) F,
 no division), else as exp(ζ ln B); e^(−ηS) once per distinct η; f_c(R_jk) from R_jk² by its series
-(``cutoff_cosine_sq``: no square root or cosine per triplet; R_jk itself only for derivatives). ζλAF/B ≤ 2ζ B^(ζ−1) is finite for
-every representable B > 0 because the spec requires ζ ≥ ZETA_MIN = 0.05. G5 drops R_jk² and f_c(R_jk).
+(``cutoff_cosine_sq``: no square root or cosine per triplet; R_jk itself only for derivatives).
+ζλAF/B ≤ 2ζ B^(ζ−1) is finite for every representable B > 0 because the spec requires
+ζ ≥ ZETA_MIN = 0.05. G5 drops R_jk² and f_c(R_jk).
 Sums over periodic images make ∂G_i/∂r_i = −Σ_{j≠i} ∂G_i/∂r_j (translation invariance) exact by
 construction; rotation invariance makes Σ_j ∂G_i/∂ε symmetric (tested, not imposed).
 """

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import time
 from pathlib import Path
 
@@ -59,18 +60,24 @@ def rocksalt(n_target: int, seed: int = 0):
     return numbers, positions, cell, np.array([True, True, True])
 
 
-def interleaved_best_times(fns: dict, repeat: int) -> dict:
+def interleaved_best_times(fns: dict, repeat: int, faults: dict | None = None) -> dict:
     """Best wall time (s) of each callable over ``repeat`` rounds after one warm-up call each (JIT
     compile excluded). Rounds interleave the callables, so a noisy spell on the shared machine hits
-    every contender instead of one of them."""
+    every contender instead of one of them. If ``faults`` is a dict, it receives each callable's minor
+    page faults per call (``resource.getrusage``), averaged over the rounds."""
     for fn in fns.values():
         fn()
     best = {name: float("inf") for name in fns}
+    total = {name: 0 for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             t0 = time.perf_counter()
             fn()
             best[name] = min(best[name], time.perf_counter() - t0)
+            total[name] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+    if faults is not None:
+        faults.update({name: n / repeat for name, n in total.items()})
     return best
 
 

@@ -18,60 +18,45 @@ give the cost of each kind of term. Prints a table, writes JSON (default
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
-import resource
-import time
 from pathlib import Path
 
 import numba
-import numpy as np
 
-from bench_acsf import ANGULAR, RADIAL, RC, rocksalt
+from bench_acsf import ANGULAR, RADIAL, RC, bench_spec, interleaved_best_times, rocksalt
 
-from alw_ref.acsf import ACSFSpec, compute_acsf, descriptors_from_pairs
+from alw_ref.acsf import compute_acsf, descriptors_from_pairs
 from alw_ref.atomic import write_text
 from alw_ref.neighbors import neighbor_list
 
-ELEMENTS = (42, 52)
 #: Spec subsets (name, radial rows, angular rows); the last is bench_acsf's full spec.
 SUBSETS = (("1 radial", RADIAL[:1], ()), ("16 radial", RADIAL, ()), ("1 radial + 1 G4", RADIAL[:1], ANGULAR[:1]),
            ("1 radial + 6 G4", RADIAL[:1], ANGULAR), ("full (16 radial + 6 G4)", RADIAL, ANGULAR))
-
-
-def _faults() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def profile(n_target: int, repeat: int) -> dict:
     """Best µs/atom and page faults per call of every piece for a structure of about n_target atoms."""
     numbers, positions, cell, pbc = rocksalt(n_target)
     n = len(numbers)
-    full = ACSFSpec(elements=ELEMENTS, rc=RC, radial=RADIAL, angular=ANGULAR)
+    full = bench_spec()
     nl = neighbor_list(positions, cell, pbc, RC)
     species = full.species_index(numbers)
     cases = {"neighbour list": lambda: neighbor_list(positions, cell, pbc, RC)}
     for name, radial, angular in SUBSETS:
-        spec = ACSFSpec(elements=ELEMENTS, rc=RC, radial=radial, angular=angular)
+        spec = dataclasses.replace(full, radial=radial, angular=angular)
         cases[f"kernel: {name}"] = (lambda s=spec: descriptors_from_pairs(s, species, nl.first_i, nl.j_n,
                                                                           nl.r_nc, derivatives=False))
     cases["kernel: full + dG/dr, dG/dε"] = lambda: descriptors_from_pairs(full, species, nl.first_i, nl.j_n,
                                                                            nl.r_nc, derivatives=True)
     cases["compute_acsf values"] = lambda: compute_acsf(full, numbers, positions, cell, pbc, derivatives=False)
     cases["compute_acsf + derivatives"] = lambda: compute_acsf(full, numbers, positions, cell, pbc)
-    for fn in cases.values():
-        fn()
-    best = {k: np.inf for k in cases}
-    faults = {k: 0 for k in cases}
-    for _ in range(repeat):
-        for name, fn in cases.items():
-            f0, t0 = _faults(), time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-            faults[name] += _faults() - f0
+    faults = {}
+    best = interleaved_best_times(cases, repeat, faults)
     return {"n_atoms": n, "neighbours_per_atom": len(nl.j_n) / n,
             "us_per_atom": {k: 1e6 * v / n for k, v in best.items()},
-            "page_faults_per_call": {k: v / repeat for k, v in faults.items()}}
+            "page_faults_per_call": faults}
 
 
 def main(argv=None) -> int:

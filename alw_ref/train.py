@@ -62,7 +62,15 @@ CHECKPOINT_FORMAT = "alw_ref.checkpoint"
 CHECKPOINT_VERSION = 1
 DEFAULT_CACHE = Path.home() / ".cache" / "alw_ref"
 #: Options that may change when a run is resumed (they do not change the numbers of an epoch).
-RESUMABLE_CHANGES = ("epochs", "patience", "quiet", "plots", "threads", "cache_dir", "resume", "memory_budget")
+RESUMABLE_CHANGES = ("epochs", "patience", "min_improvement", "quiet", "plots", "threads", "cache_dir", "resume",
+                     "memory_budget")
+#: The paper's training protocol (2 × 30 tanh, Adam lr 1e-3 constant, batches of 30 structures, raw RMSE
+#: terms in eV/atom, eV/Å and GPa, SoftAdapt ``l2`` from the training losses, best model by the validation
+#: loss Σ w⁰_k L_k): ``train(..., **PAPER_PROTOCOL)`` reproduces it whatever the trainer's defaults are.
+#: ``paper_figures/`` uses it; every option that changes the numbers of an epoch is named here.
+PAPER_PROTOCOL = dict(hidden=(30, 30), activation="tanh", lr=1e-3, lr_decay=1.0, min_lr=0.0, batch_size=30,
+                      loss="rmse", weighting="softadapt", softadapt_variant="l2", loss_weighted=False,
+                      average_epochs=1, split=(0.7, 0.2, 0.1))
 
 
 class TrainingError(ALWError, RuntimeError):
@@ -156,10 +164,17 @@ def _save_checkpoint(path, settings, model, adam, adam_w, weighting, rng, epoch,
 
 def _record_epoch(out, state, row, settings, model, adam, adam_w, driver, rng) -> None:
     """End-of-epoch bookkeeping: append ``row``, save best.h5 if ``row["val_loss"]`` improved (else count a
-    bad epoch for --patience), write the checkpoint and the metrics files (all atomic)."""
+    bad epoch for --patience), write the checkpoint and the metrics files (all atomic).
+
+    An epoch counts as an improvement for --patience only if it lowers the best validation loss by more than
+    the fraction ``settings["min_improvement"]`` of it (0: any decrease); best.h5 follows every decrease."""
     state["rows"].append(row)
-    if state["best_val"] is None or row["val_loss"] < state["best_val"]:
-        state.update(best_val=row["val_loss"], best_epoch=row["epoch"], bad_epochs=0)
+    best = state["best_val"]
+    if best is None or row["val_loss"] < best:
+        rel = settings.get("min_improvement") or 0.0
+        significant = best is None or row["val_loss"] < best * (1.0 - rel)
+        state.update(best_val=row["val_loss"], best_epoch=row["epoch"])
+        state["bad_epochs"] = 0 if significant else state["bad_epochs"] + 1
         save_model(model, out / "best.h5")
     else:
         state["bad_epochs"] += 1
@@ -213,7 +228,8 @@ def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3,
           softadapt_variant="l2", loss_weighted=False, average_epochs=1, limit_weights=None,
           dwa_temperature=2.0, loss="rmse", hidden=(30, 30), activation="tanh", rc=5.0, spec=None,
           epochs=100, batch_size=30, lr=1e-3, lr_decay=1.0, min_lr=0.0, seed=0, split=(0.7, 0.2, 0.1),
-          resume=False, patience=None, cache_dir=str(DEFAULT_CACHE), memory_budget=None, threads=None,
+          resume=False, patience=None, min_improvement=0.0, cache_dir=str(DEFAULT_CACHE), memory_budget=None,
+          threads=None,
           plots=True, quiet=False) -> TrainResult:
     """Train a potential; every argument is the CLI option of the same name (see ``--help``)."""
     out = Path(out)
@@ -222,7 +238,8 @@ def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3,
                     average_epochs=average_epochs, limit_weights=None if limit_weights is None else list(limit_weights),
                     dwa_temperature=dwa_temperature, loss=loss, hidden=list(hidden), activation=activation, rc=rc,
                     spec=spec, epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, min_lr=min_lr,
-                    seed=seed, split=list(split), patience=patience, cache_dir=cache_dir,
+                    seed=seed, split=list(split), patience=patience,
+                    min_improvement=min_improvement, cache_dir=cache_dir,
                     memory_budget=memory_budget, threads=threads,
                     plots=plots, quiet=quiet, resume=resume)
     if threads:
@@ -430,6 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
       help="train,validation,test fractions (the paper's 70/20/10)")
     a("--resume", action="store_true", help="continue the run in --out from its checkpoint.h5, bit for bit")
     a("--patience", type=int, default=None, help="stop after this many epochs without a better validation loss")
+    a("--min-improvement", type=float, default=0.0,
+      help="for --patience: an epoch improves only if it lowers the best validation loss by more than this "
+           "fraction of it (e.g. 0.001 = 0.1 %%)")
     a("--cache-dir", default=str(DEFAULT_CACHE),
       help="descriptor cache folder ('' = no cache); reused when data and spec are unchanged")
     a("--memory-budget", type=float, default=None,

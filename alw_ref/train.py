@@ -1,23 +1,34 @@
-"""Training: ``python -m alw_ref.train dataset.h5`` — the paper's protocol with adaptive loss weights.
+"""Training: ``python -m alw_ref.train dataset.h5`` — a potential from energies, forces and stress.
 
-One epoch (paper Algorithm 1, as the paper's code ran it):
+One epoch (paper Algorithm 1, as the paper's code ran it, plus the trainer's own defaults):
   1. the training structures are shuffled (seeded) and cut into batches of ``batch_size`` structures;
-  2. per batch: E, F, σ, the loss L = Σ_k w_k L_k (``loss``), the exact ∂L/∂θ (``model``), one Adam step;
+  2. per batch: E, F, σ, the loss L = Σ_k (w_k / s_k) L_k (``loss``), the exact ∂L/∂θ (``model``), one Adam
+     step at the epoch's learning rate (``schedule``), then the parameters' moving average θ̄ (EMA);
      with ``uncertainty`` weighting the log-variances take an Adam step of their own;
-  3. the epoch's training loss parts L_k are pooled over its batches (√(Σ sse / Σ count), every
-     structure and force component weighted equally — not a mean of batch RMSEs);
-  4. the weighting strategy sees L_k of this epoch (and the epoch before) and sets the weights of
-     the next epoch (``weighting``); before epoch 1 it sees L_k(0), the untrained model's losses;
-  5. validation: the same parts on the validation split, without gradients. The validation loss
-     that selects the best model and drives early stopping is Σ_k w⁰_k L_k^val with the *initial*
-     weights w⁰ (``--weights``), so the criterion does not move when adaptive weights do.
+  3. the epoch's training loss parts L_k are pooled over its batches (√(Σ sse / Σ count), every structure
+     and force component weighted equally — not a mean of batch RMSEs);
+  4. the weighting strategy sees the scaled parts L_k / s_k and sets the weights of the next epoch
+     (``weighting``); before epoch 1 it sees those of the untrained model;
+  5. validation with θ̄ (θ without EMA): the same parts on the validation structures. The validation loss
+     that selects ``best.h5``, drives early stopping and the ``plateau`` schedule is Σ_k w⁰_k L_k^val / s_k
+     with the *initial* weights w⁰ (``--weights``), so the criterion does not move when adaptive weights do.
 
-Output folder: ``settings.json`` (every option), ``metrics.csv`` and ``metrics.jsonl`` (one row per
-epoch: the weights w_* applied, the loss parts train_L_*/val_L_* with ``loss_form`` and ``loss_units``,
-the validation loss, and RMSEs with the unit in the column name, e.g. ``val_forces_rmse_meV_A``), ``best.h5`` (the model file with the lowest validation loss),
-``checkpoint.h5`` (model, optimizer, weighting and RNG state: ``--resume`` continues bit for bit),
-``test_metrics.json``, ``learning_curves.png``, ``weights.png``, ``parity.png``. Every file is
-written atomically.
+Loss scales s_k (``--loss-scale``): ``labels`` (default) divides each term by the RMS of its training
+labels — energy per atom after the fitted reference energies (eV/atom), force components (eV/Å), stress
+components (GPa) — i.e. by the loss of a network that predicts nothing, so the terms are unit-free and
+comparable and the weights are shares of the loss. ``none`` keeps the paper's raw terms in eV/atom, eV/Å
+and GPa (s = 1); with ``--loss mse`` the squares s_k² are used.
+
+The paper's protocol is ``train(..., **PAPER_PROTOCOL)`` or ``--protocol paper`` (raw RMSE terms, SoftAdapt
+``l2`` over one epoch, constant lr 1e-3, batches of 30, 2 × 30 tanh, no EMA). The defaults are what
+``benchmarks/bench_accuracy.py`` measured to give the most accurate potentials (its table is in README.md).
+
+Output folder (``runfiles``): ``settings.json`` (every option), ``metrics.csv`` and ``metrics.jsonl`` (one
+row per epoch: learning rate, the weights w_* applied, the raw loss parts train_L_*/val_L_* with
+``loss_form`` and ``loss_units``, the validation loss, and RMSEs with the unit in the column name, e.g.
+``val_forces_rmse_meV_A``), ``best.h5`` (lowest validation loss), ``final.h5`` (the last epoch),
+``checkpoint.h5`` (state for ``--resume``, bit for bit), ``test_metrics.json``, ``learning_curves.png``,
+``weights.png``, ``parity.png``. Every file but the appended metrics is written atomically.
 """
 
 from __future__ import annotations
@@ -32,245 +43,207 @@ if __name__ == "__main__":
     os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
-import csv
-import io
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from .acsf import ACSFSpec
 from .atomic import atomic_write
-from .data import example_dataset_path, read_dataset, split_indices
+from .data import example_dataset_path, read_dataset
 from .describe import SINGULAR_DERIVATIVE, describe_dataset, estimate_derivative_bytes, singular_structures
 from .errors import ALWError, DataError
-from .loss import COMPONENTS, FORMS, loss_and_gradient
-from .metrics import EPOCH_RMSE_COLUMNS, evaluate, format_table
-from .model import Model, fit_reference_energies, fit_standardization, load_batch
-from .optim import Adam, AdamSettings
-from .potential import read_model, save_model, write_model
-from .units import EV_TO_MEV
-from .weighting import STRATEGIES, LossWeighting
+from .loss import FORMS
+from .model import load_batch
+from .potential import load_model, save_model
+from .runfiles import RunLock, dataset_fingerprint
+from .schedule import LR_SCHEDULES
+from .trainloop import (LOSS_UNITS, RESUMABLE_CHANGES, Interrupted, StopFlag, TrainingError, TrainResult,  # noqa: F401
+                        finish, fresh_state, load_resume, log, restore_state, run_epochs)
+from .trainsetup import LOSS_SCALES, check_options, comma_floats, concat_datasets, split_for_files
+from .weighting import SOFTADAPT_VARIANTS, STRATEGIES
 
-#: Units of the loss parts L_E, L_F, L_S of each loss form (written into every metrics row).
-LOSS_UNITS = {"rmse": "eV/atom, eV/Å, GPa", "mse": "eV²/atom², eV²/Å², GPa²"}
-CHECKPOINT_FORMAT = "alw_ref.checkpoint"
-CHECKPOINT_VERSION = 1
 DEFAULT_CACHE = Path.home() / ".cache" / "alw_ref"
-#: Options that may change when a run is resumed (they do not change the numbers of an epoch).
-RESUMABLE_CHANGES = ("epochs", "patience", "min_improvement", "quiet", "plots", "threads", "cache_dir", "resume",
-                     "memory_budget")
 #: The paper's training protocol (2 × 30 tanh, Adam lr 1e-3 constant, batches of 30 structures, raw RMSE
-#: terms in eV/atom, eV/Å and GPa, SoftAdapt ``l2`` from the training losses, best model by the validation
-#: loss Σ w⁰_k L_k): ``train(..., **PAPER_PROTOCOL)`` reproduces it whatever the trainer's defaults are.
-#: ``paper_figures/`` uses it; every option that changes the numbers of an epoch is named here.
-PAPER_PROTOCOL = dict(hidden=(30, 30), activation="tanh", lr=1e-3, lr_decay=1.0, min_lr=0.0, batch_size=30,
-                      loss="rmse", weighting="softadapt", softadapt_variant="l2", loss_weighted=False,
-                      average_epochs=1, split=(0.7, 0.2, 0.1))
+#: terms in eV/atom, eV/Å and GPa, SoftAdapt ``l2`` over one epoch from the training losses, no parameter
+#: averaging, best model by the validation loss Σ w⁰_k L_k): ``train(..., **PAPER_PROTOCOL)`` reproduces it
+#: whatever the trainer's defaults are. ``paper_figures/`` uses it; every option that changes the numbers of
+#: an epoch is named here, except the weighting itself (``weighting``, ``weights``, ``beta``: what the paper varies).
+PAPER_PROTOCOL = dict(hidden=(30, 30), activation="tanh", lr=1e-3, lr_schedule="constant", lr_decay=1.0,
+                      min_lr=0.0, batch_size=30, loss="rmse", loss_scale="none",
+                      softadapt_variant="l2", slope_window=1, loss_weighted=False, average_epochs=1,
+                      ema_decay=0.0, split=(0.7, 0.2, 0.1))
+#: The trainer's defaults (``benchmarks/bench_accuracy.py``).
+DEFAULTS = dict(weighting="softadapt", weights=(1 / 3, 1 / 3, 1 / 3), beta=1.0, softadapt_variant="relative",
+                slope_window=10, loss_weighted=False, average_epochs=10, limit_weights=None, dwa_temperature=2.0,
+                loss="rmse", loss_scale="labels", hidden=(64, 64), activation="tanh", rc=5.0, spec=None,
+                epochs=600, batch_size=10, lr=2e-3, lr_schedule="exponential", min_lr=1e-5, lr_decay=1.0,
+                lr_factor=0.5, lr_patience=25, ema_decay=0.99, seed=0, split=(0.7, 0.2, 0.1))
 
 
-class TrainingError(ALWError, RuntimeError):
-    """Training cannot continue (e.g. a non-finite loss); the last good checkpoint is kept."""
+#: The bundled example (mlearn Mo, Zuo et al., J. Phys. Chem. A 124, 731 (2020); alw_ref/examples/README.md).
+EXAMPLE_TRAIN, EXAMPLE_TEST = "mlearn_Mo_train.h5", "mlearn_Mo_test.h5"
+#: Test-set RMSEs of the n2p2 NNP released with the mlearn benchmark (Zuo et al. 2020), re-evaluated by us on
+#: the same 23 Mo_test structures (issue #10): trained on energies and forces only, so no stress figure.
+PUBLISHED_MO_NNP = {"energy_rmse": 5.43, "forces_rmse": 204.0, "forces_mae": 125.0}
 
 
-@dataclass(frozen=True)
-class TrainResult:
-    """What a run produced: the best model, its epoch, the metrics rows and the test-set metrics."""
-
-    model: Model
-    best_epoch: int
-    rows: list
-    test_metrics: dict
-    out: Path
+def example_path(name: str) -> Path:
+    """Path of a bundled example file (``EXAMPLE_TRAIN``, ``EXAMPLE_TEST``)."""
+    return example_dataset_path().parent / name
 
 
-def _pooled_parts(model, get_batch, indices, weights, form, batch_size):
-    """Loss parts (K,) of ``indices`` in loss units, pooled over batches (module docstring, step 3)."""
-    sse, count = np.zeros(len(COMPONENTS)), np.zeros(len(COMPONENTS))
-    for k in range(0, len(indices), batch_size):
-        res = loss_and_gradient(model, get_batch(indices[k:k + batch_size]), weights, form, gradient=False)
-        sse += [res.sse[c] for c in COMPONENTS]
-        count += [res.count[c] for c in COMPONENTS]
-    return _parts_from_sums(sse, count, form)
+def _settings_dict(dataset, kw: dict) -> dict:
+    if dataset is None:                       # the Quick start: bundled Mo train, tested on bundled Mo test
+        dataset = example_path(EXAMPLE_TRAIN)
+        if kw["test_file"] is None and kw["valid_file"] is None:
+            kw = {**kw, "test_file": str(example_path(EXAMPLE_TEST))}
+    if kw["split"] is None:                   # 70/20/10 (the paper's); 90/10 train/val beside a --test-file
+        kw = {**kw, "split": (0.9, 0.1, 0.0) if kw["test_file"] else DEFAULTS["split"]}
+    s = {"dataset": str(dataset), **kw}
+    for key in ("weights", "hidden", "split", "limit_weights"):
+        if s.get(key) is not None:
+            s[key] = list(s[key])
+    return s
 
 
-def _parts_from_sums(sse, count, form):
-    mse = np.where(count > 0, sse / np.maximum(count, 1), 0.0)
-    return mse if form == "mse" else np.sqrt(mse)
-
-
-def _report_rmse(sse, count):
-    """RMSE in report units from pooled sums: energy meV/atom, forces meV/Å, stress GPa."""
-    rmse = np.where(count > 0, np.sqrt(sse / np.maximum(count, 1)), np.nan)
-    return {"energy": rmse[0] * EV_TO_MEV, "forces": rmse[1] * EV_TO_MEV, "stress": rmse[2]}
-
-
-def _check_inputs(dataset, spec, weighting, weights, form, split, batch_size, epochs):
-    """Fail before any work, naming the problem (bad option values, missing stress, uncovered element)."""
-    if weighting not in STRATEGIES:
-        raise ValueError(f"unknown weighting {weighting!r}; choose one of {', '.join(STRATEGIES)}")
-    if form not in FORMS:
-        raise ValueError(f"unknown loss {form!r}; choose one of {', '.join(FORMS)}")
-    if len(weights) != 3 or not all(np.isfinite(weights)) or min(weights) < 0 or sum(weights) <= 0:
-        raise ValueError(f"--weights needs three finite numbers ≥ 0 (energy, forces, stress), not all 0; "
-                         f"got {weights}")
-    if batch_size < 1 or epochs < 0:
-        raise ValueError(f"--batch-size must be ≥ 1 and --epochs ≥ 0 (got {batch_size}, {epochs})")
-    if not dataset.has_stress.any() and (weights[2] > 0 or weighting in ("softadapt", "dwa", "uncertainty")):
-        raise DataError("no structure of the dataset has a stress label, but the stress term has weight "
-                        f"{weights[2]} (weighting {weighting!r}): use --weighting fixed with a stress weight "
-                        "of 0, e.g. --weights 0.5,0.5,0")
-    known = set(int(z) for z in spec.elements)
-    missing = sorted(set(int(z) for z in dataset.elements) - known)
-    if missing:
-        spec.species_index(np.asarray(missing))  # raises SpecError naming the element
-    n_train = len(split_indices(len(dataset), split, 0)[0])
-    if n_train == 0:
-        raise DataError(f"the split {split} leaves no training structure out of {len(dataset)}")
-
-
-def _write_rows(out: Path, rows: list) -> None:
-    """metrics.csv and metrics.jsonl from all rows so far (rewritten atomically every epoch)."""
-    if not rows:
-        return
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    for name, text in (("metrics.csv", buf.getvalue()),
-                       ("metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))):
-        with atomic_write(out / name) as tmp:
-            Path(tmp).write_text(text)
-
-
-def _save_checkpoint(path, settings, model, adam, adam_w, weighting, rng, epoch, state):
-    with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["format"] = CHECKPOINT_FORMAT
-        f.attrs["format_version"] = CHECKPOINT_VERSION
-        f.attrs["settings"] = json.dumps(settings)
-        f.attrs["epoch"] = epoch
-        f.attrs["rng_state"] = json.dumps(rng.bit_generator.state)
-        f.attrs["state"] = json.dumps(state)
-        f.attrs["weighting"] = json.dumps(_jsonable(weighting.state_dict()))
-        write_model(model, f.create_group("model"))
-        adam.write_state(f.create_group("adam"))
-        if adam_w is not None:
-            adam_w.write_state(f.create_group("adam_weighting"))
-
-
-def _record_epoch(out, state, row, settings, model, adam, adam_w, driver, rng) -> None:
-    """End-of-epoch bookkeeping: append ``row``, save best.h5 if ``row["val_loss"]`` improved (else count a
-    bad epoch for --patience), write the checkpoint and the metrics files (all atomic).
-
-    An epoch counts as an improvement for --patience only if it lowers the best validation loss by more than
-    the fraction ``settings["min_improvement"]`` of it (0: any decrease); best.h5 follows every decrease."""
-    state["rows"].append(row)
-    best = state["best_val"]
-    if best is None or row["val_loss"] < best:
-        rel = settings.get("min_improvement") or 0.0
-        significant = best is None or row["val_loss"] < best * (1.0 - rel)
-        state.update(best_val=row["val_loss"], best_epoch=row["epoch"])
-        state["bad_epochs"] = 0 if significant else state["bad_epochs"] + 1
-        save_model(model, out / "best.h5")
-    else:
-        state["bad_epochs"] += 1
-    _save_checkpoint(out / "checkpoint.h5", settings, model, adam, adam_w, driver, rng, row["epoch"], state)
-    _write_rows(out, state["rows"])
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return {"__array__": obj.tolist(), "dtype": str(obj.dtype)}
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
-def _from_jsonable(obj):
-    if isinstance(obj, dict):
-        if "__array__" in obj:
-            return np.asarray(obj["__array__"], dtype=obj["dtype"])
-        return {k: _from_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_from_jsonable(v) for v in obj]
-    return obj
-
-
-def _load_checkpoint(path):
-    if not Path(path).exists():
-        raise DataError(f"--resume: no checkpoint at {path}")
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("format") != CHECKPOINT_FORMAT or f.attrs.get("format_version") != CHECKPOINT_VERSION:
-            raise DataError(f"{path}: not an alw_ref checkpoint of version {CHECKPOINT_VERSION}")
-        rng = np.random.default_rng()
-        rng.bit_generator.state = json.loads(f.attrs["rng_state"])
-        return dict(settings=json.loads(f.attrs["settings"]), epoch=int(f.attrs["epoch"]),
-                    state=json.loads(f.attrs["state"]), rng=rng,
-                    weighting=LossWeighting.from_state_dict(_from_jsonable(json.loads(f.attrs["weighting"]))),
-                    model=read_model(f["model"], where=f"{path}:/model"), adam=Adam.read_state(f["adam"]),
-                    adam_w=Adam.read_state(f["adam_weighting"]) if "adam_weighting" in f else None)
-
-
-def _log(quiet, text):
-    if not quiet:
-        print(text, flush=True)
-
-
-def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3, 1 / 3, 1 / 3), beta=1.0,
-          softadapt_variant="l2", loss_weighted=False, average_epochs=1, limit_weights=None,
-          dwa_temperature=2.0, loss="rmse", hidden=(30, 30), activation="tanh", rc=5.0, spec=None,
-          epochs=100, batch_size=30, lr=1e-3, lr_decay=1.0, min_lr=0.0, seed=0, split=(0.7, 0.2, 0.1),
-          resume=False, patience=None, min_improvement=0.0, cache_dir=str(DEFAULT_CACHE), memory_budget=None,
-          threads=None,
+def train(dataset=None, *, out="alw_run", valid_file=None, test_file=None, init_model=None,
+          weighting=DEFAULTS["weighting"], weights=DEFAULTS["weights"], beta=DEFAULTS["beta"],
+          softadapt_variant=DEFAULTS["softadapt_variant"], slope_window=DEFAULTS["slope_window"],
+          loss_weighted=DEFAULTS["loss_weighted"], average_epochs=DEFAULTS["average_epochs"],
+          limit_weights=DEFAULTS["limit_weights"], dwa_temperature=DEFAULTS["dwa_temperature"],
+          loss=DEFAULTS["loss"], loss_scale=DEFAULTS["loss_scale"], hidden=DEFAULTS["hidden"],
+          activation=DEFAULTS["activation"], rc=DEFAULTS["rc"], spec=DEFAULTS["spec"], epochs=DEFAULTS["epochs"],
+          batch_size=DEFAULTS["batch_size"], lr=DEFAULTS["lr"], lr_schedule=DEFAULTS["lr_schedule"],
+          min_lr=DEFAULTS["min_lr"], lr_decay=DEFAULTS["lr_decay"], lr_factor=DEFAULTS["lr_factor"],
+          lr_patience=DEFAULTS["lr_patience"], ema_decay=DEFAULTS["ema_decay"], seed=DEFAULTS["seed"],
+          split=None, resume=False, overwrite=False, patience=None, min_improvement=0.0,
+          time_limit=None, checkpoint_every=30.0, cache_dir=str(DEFAULT_CACHE), memory_budget=None, threads=None,
           plots=True, quiet=False) -> TrainResult:
     """Train a potential; every argument is the CLI option of the same name (see ``--help``)."""
+    t_start = time.perf_counter()
+    kw = {k: v for k, v in locals().items() if k not in ("dataset", "out", "t_start")}
+    settings = _settings_dict(dataset, kw)
+    check_options(settings)                       # every option, before any file is read or written
     out = Path(out)
-    settings = dict(dataset=str(dataset or example_dataset_path()), weighting=weighting, weights=list(weights),
-                    beta=beta, softadapt_variant=softadapt_variant, loss_weighted=loss_weighted,
-                    average_epochs=average_epochs, limit_weights=None if limit_weights is None else list(limit_weights),
-                    dwa_temperature=dwa_temperature, loss=loss, hidden=list(hidden), activation=activation, rc=rc,
-                    spec=spec, epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, min_lr=min_lr,
-                    seed=seed, split=list(split), patience=patience,
-                    min_improvement=min_improvement, cache_dir=cache_dir,
-                    memory_budget=memory_budget, threads=threads,
-                    plots=plots, quiet=quiet, resume=resume)
-    if threads:
+    _prepare_folder(out, resume, overwrite)
+    lock = RunLock(out)
+    try:
+        with StopFlag() as stop:
+            return _train_locked(out, settings, stop, t_start)
+    finally:
+        lock.release()
+
+
+def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse a run folder that holds another run unless --resume or --overwrite (nothing is touched)."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out}: exists and is not a folder")
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")
+    held = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
+    if held and not (resume or overwrite):
+        raise DataError(f"--out {out}: the folder already holds a run ({', '.join(sorted(held)[:4])}"
+                        f"{', …' if len(held) > 4 else ''}); continue it with --resume, replace it with --overwrite, "
+                        "or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _read_inputs(settings):
+    """(data, fingerprint, spec, (train, val, test) index arrays, file labels) from the dataset files."""
+    parts = [read_dataset(settings["dataset"])]
+    for key in ("valid_file", "test_file"):
+        if settings[key]:
+            parts.append(read_dataset(settings[key]))
+    data = concat_datasets(parts)
+    init = load_model(settings["init_model"]) if settings["init_model"] else None
+    if init is not None:
+        spec = init.spec
+    elif settings["spec"]:
+        spec = ACSFSpec.from_json(settings["spec"])
+    else:
+        spec = ACSFSpec.default(tuple(int(z) for z in data.elements), settings["rc"])
+    splits = split_for_files([len(p) for p in parts], settings)
+    return data, dataset_fingerprint(*parts), spec, splits, init
+
+
+def _train_locked(out, settings, stop, t_start):
+    quiet = settings["quiet"]
+    if settings["threads"]:
         import numba
 
-        numba.set_num_threads(threads)
-    ckpt = None
-    if resume:
-        ckpt = _load_checkpoint(out / "checkpoint.h5")
-        changed = [k for k in settings if k not in RESUMABLE_CHANGES and ckpt["settings"].get(k) != settings[k]]
-        if changed:
-            raise ValueError(f"--resume with changed options {changed}: only {', '.join(RESUMABLE_CHANGES)} "
-                             f"may differ from the interrupted run (see {out / 'settings.json'})")
-    data = read_dataset(settings["dataset"])
-    acsf_spec = ACSFSpec.from_json(spec) if spec else ACSFSpec.default(tuple(int(z) for z in data.elements), rc)
-    _check_inputs(data, acsf_spec, weighting, weights, loss, split, batch_size, epochs)
-    out.mkdir(parents=True, exist_ok=True)
+        numba.set_num_threads(settings["threads"])
+    ckpt = load_resume(out, settings) if settings["resume"] else None
+    data, fingerprint, acsf_spec, (train_idx, val_idx, test_idx), init = _read_inputs(settings)
+    _check_data(data, acsf_spec, settings, train_idx)
+    if ckpt is not None and ckpt["settings"].get("dataset_fingerprint") != fingerprint:
+        raise DataError(f"--resume: the data differ from those the run in {out} was trained on (content "
+                        "fingerprint changed); start a new run, or --init-model from its best.h5 to fine-tune")
+    settings = {**settings, "dataset_fingerprint": fingerprint}
+    if not settings["resume"]:
+        for name in ("metrics.jsonl", "metrics.csv", "checkpoint.h5", "final.h5", "test_metrics.json"):
+            (out / name).unlink(missing_ok=True)
     with atomic_write(out / "settings.json") as tmp:
         Path(tmp).write_text(json.dumps({**settings, "spec_used": acsf_spec.to_dict()}, indent=1))
-    train_idx, val_idx, test_idx = split_indices(len(data), split, seed)
-    _log(quiet, f"dataset {settings['dataset']}: {len(data)} structures (train {len(train_idx)}, "
+    log(quiet, f"dataset {settings['dataset']}: {len(data)} structures (train {len(train_idx)}, "
                 f"val {len(val_idx)}, test {len(test_idx)}), {acsf_spec.n_features} descriptors, R_c {acsf_spec.rc} Å")
-    budget = _memory_budget_bytes(memory_budget)
-    need = estimate_derivative_bytes(data, acsf_spec)
+    desc, stored = _describe(data, acsf_spec, settings)
+    species = acsf_spec.species_index(data.numbers)
+
+    def get_batch(indices):
+        return load_batch(data, acsf_spec, indices, species, stored)
+
+    if ckpt is None:
+        st = fresh_state(settings, data, desc, species, acsf_spec, train_idx, get_batch, init)
+        save_model(st["model"], out / "best.h5")
+    else:
+        st = restore_state(out, ckpt, settings, -(-len(train_idx) // settings["batch_size"]))
+    log(quiet, f"weighting {st['driver'].describe()}; loss {settings['loss']} ({LOSS_UNITS[settings['loss']]}), "
+                f"scaled by {_fmt_scales(st['scales'], settings['loss_scale'])}; {st['schedule'].describe()}; "
+                f"EMA {settings['ema_decay']:g}; {st['model'].n_params} parameters {tuple(st['model'].hidden)}")
+    run_epochs(out, settings, st, data, get_batch, train_idx, val_idx, stop, t_start)
+    result = finish(out, data, stored, species, (train_idx, val_idx, test_idx), st, settings)
+    if len(test_idx) and Path(settings["test_file"] or "").name == EXAMPLE_TEST:
+        m, p = result.test_metrics, PUBLISHED_MO_NNP
+        log(quiet, f"mlearn Mo test set: this model E {m['energy_rmse']:.2f} meV/atom, F {m['forces_rmse'] / 1000:.3f} "
+                   f"eV/Å, S {m['stress_rmse']:.3f} GPa (RMSE); published n2p2 NNP (Zuo et al., J. Phys. Chem. A "
+                   f"124, 731 (2020), trained without stress) E {p['energy_rmse']:.2f} meV/atom, "
+                   f"F {p['forces_rmse'] / 1000:.3f} eV/Å")
+    return result
+
+
+def _fmt_scales(scales, kind):
+    if kind == "none":
+        return "nothing (raw units)"
+    return f"label RMS s = {scales[0]:.4g} eV/atom, {scales[1]:.4g} eV/Å, {scales[2]:.4g} GPa"
+
+
+def _check_data(data, spec, settings, train_idx):
+    """Data-dependent checks (stress present where weighted, every element in the spec, a training set)."""
+    w, weighting = settings["weights"], settings["weighting"]
+    if not data.has_stress.any() and (w[2] > 0 or weighting in ("softadapt", "dwa", "uncertainty")):
+        raise DataError("no structure of the dataset has a stress label, but the stress term has weight "
+                        f"{w[2]} (weighting {weighting!r}): use --weighting fixed with a stress weight "
+                        "of 0, e.g. --weights 0.5,0.5,0")
+    missing = sorted(set(int(z) for z in data.elements) - set(int(z) for z in spec.elements))
+    if missing:
+        spec.species_index(np.asarray(missing))  # raises SpecError naming the element
+    if len(train_idx) == 0:
+        raise DataError(f"the split {settings['split']} leaves no training structure out of {len(data)}")
+
+
+def _describe(data, spec, settings):
+    quiet = settings["quiet"]
+    budget = _memory_budget_bytes(settings["memory_budget"])
+    need = estimate_derivative_bytes(data, spec)
     stream = need > budget
-    _log(quiet, f"descriptor derivatives: {need / 2**30:.2f} GiB (estimated), memory budget "
+    log(quiet, f"descriptor derivatives: {need / 2**30:.2f} GiB (estimated), memory budget "
                 f"{budget / 2**30:.2f} GiB: " + ("recomputed per batch (slower, bounded memory)" if stream
                                                  else "precomputed once"))
-    desc = describe_dataset(data, acsf_spec, derivatives=not stream, cache_dir=cache_dir or None,
+    desc = describe_dataset(data, spec, derivatives=not stream, cache_dir=settings["cache_dir"] or None,
                             progress=not quiet)
-    stored = None if stream else desc
     singular = singular_structures(desc) if not stream else np.zeros(0, np.int64)
     if len(singular):
         k = int(singular[0])
@@ -278,195 +251,184 @@ def train(dataset=None, *, out="alw_run", weighting="softadapt", weights=(1 / 3,
               f"{k} ({str(data.name[k])!r}): descriptors with zeta < 1 are singular at collinear triplets and "
               f"their forces will dominate the loss; drop these structures or use zeta >= 1",
               file=sys.stderr, flush=True)
-    species = acsf_spec.species_index(data.numbers)
-
-    def get_batch(indices):
-        return load_batch(data, acsf_spec, indices, species, stored)
-
-    init_w = dict(zip(COMPONENTS, np.asarray(weights, float) / np.sum(weights)))
-    n_batches = -(-len(train_idx) // batch_size)
-    if ckpt is None:
-        model = Model.create(acsf_spec, hidden, activation, seed)
-        train_atoms = np.concatenate([np.arange(data.atom_offset[s], data.atom_offset[s + 1]) for s in train_idx])
-        model.g_mean_eg[:], model.g_scale_eg[:] = fit_standardization(desc.G_ig[train_atoms], species[train_atoms],
-                                                                      len(acsf_spec.elements))
-        counts = np.stack([np.bincount(species[data.atom_offset[s]:data.atom_offset[s + 1]],
-                                       minlength=len(acsf_spec.elements)) for s in train_idx])
-        model.e_ref_e[:] = fit_reference_energies(data.energy[train_idx], counts)
-        model.meta.update(loss=loss, loss_units={"energy": "eV/atom", "forces": "eV/Å", "stress": "GPa"})
-        adam = Adam(model.n_params, AdamSettings(lr=lr, decay_rate=lr_decay, decay_steps=n_batches, min_lr=min_lr))
-        driver = LossWeighting(weighting, tuple(np.asarray(weights, float) / np.sum(weights)), beta=beta,
-                               variant=softadapt_variant, loss_weighted=loss_weighted,
-                               average_epochs=average_epochs, limit=limit_weights, n_epochs=epochs,
-                               temperature=dwa_temperature)
-        adam_w = Adam(len(driver.params), AdamSettings(lr=lr)) if driver.trainable else None
-        rng = np.random.default_rng(seed)
-        driver.start(_pooled_parts(model, get_batch, train_idx, init_w, loss, batch_size))
-        state = dict(rows=[], best_val=None, best_epoch=0, bad_epochs=0)
-        epoch0 = 0
-        save_model(model, out / "best.h5")
-    else:
-        model, adam, adam_w, driver, rng = ckpt["model"], ckpt["adam"], ckpt["adam_w"], ckpt["weighting"], ckpt["rng"]
-        state, epoch0 = ckpt["state"], ckpt["epoch"]
-        _log(quiet, f"resuming after epoch {epoch0} from {out / 'checkpoint.h5'}")
-    _log(quiet, f"weighting {driver.describe()}; loss {loss} (E eV/atom, F eV/Å, S GPa); "
-                f"{model.n_params} parameters")
-    _log(quiet, f"{'epoch':>5} {'train E':>9} {'F':>8} {'S':>8} | {'val E':>9} {'F':>8} {'S':>8} | "
-                f"{'w_E':>5} {'w_F':>5} {'w_S':>5} | {'time':>6}   (E meV/atom, F meV/Å, S GPa)")
-    show_progress = not quiet and sys.stderr.isatty()
-    for epoch in range(epoch0 + 1, epochs + 1):
-        t0 = time.perf_counter()
-        applied = driver.current()
-        perm = rng.permutation(train_idx)
-        sse, count = np.zeros(3), np.zeros(3)
-        for b in range(n_batches):
-            w = dict(zip(COMPONENTS, driver.current()))
-            res = loss_and_gradient(model, get_batch(perm[b * batch_size:(b + 1) * batch_size]), w, loss)
-            if not (np.isfinite(res.total) and np.all(np.isfinite(res.gradient))):
-                raise TrainingError(
-                    f"epoch {epoch}, batch {b + 1}: the loss or its gradient is not finite (loss = {res.total}). "
-                    f"The last good state is in {out / 'checkpoint.h5'} and {out / 'best.h5'}; lower the "
-                    f"learning rate (now --lr {lr}, e.g. --lr {lr / 10:g}) and start again, or --resume with it.")
-            model.theta[:] = adam.step(model.theta, res.gradient)
-            if adam_w is not None:
-                driver.set_params(adam_w.step(driver.params, driver.param_gradient(
-                    np.array([res.parts[c] for c in COMPONENTS]))))
-            sse += [res.sse[c] for c in COMPONENTS]
-            count += [res.count[c] for c in COMPONENTS]
-            if show_progress and n_batches > 1:
-                print(f"\r  epoch {epoch}: batch {b + 1}/{n_batches}", end="", file=sys.stderr, flush=True)
-        if show_progress and n_batches > 1:
-            print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
-        train_parts = _parts_from_sums(sse, count, loss)
-        driver.end_epoch(train_parts)
-        vs, vc = np.zeros(3), np.zeros(3)
-        for k in range(0, len(val_idx), batch_size):
-            r = loss_and_gradient(model, get_batch(val_idx[k:k + batch_size]), init_w, loss, gradient=False)
-            vs += [r.sse[c] for c in COMPONENTS]
-            vc += [r.count[c] for c in COMPONENTS]
-        val_parts = _parts_from_sums(vs, vc, loss)
-        val_loss = float(np.dot(list(init_w.values()), val_parts)) if len(val_idx) else float(np.dot(
-            list(init_w.values()), train_parts))
-        tr, va = _report_rmse(sse, count), _report_rmse(vs, vc)
-        row = {"epoch": epoch, "time_s": round(time.perf_counter() - t0, 4), "lr": adam.learning_rate(),
-               **{f"w_{c}": float(x) for c, x in zip(COMPONENTS, applied)},
-               "loss_form": loss, "loss_units": LOSS_UNITS[loss],
-               **{f"train_L_{c}": float(x) for c, x in zip(COMPONENTS, train_parts)},
-               **{f"val_L_{c}": float(x) for c, x in zip(COMPONENTS, val_parts)},
-               "val_loss": val_loss,
-               **{f"train_{EPOCH_RMSE_COLUMNS[c]}": float(tr[c]) for c in COMPONENTS},
-               **{f"val_{EPOCH_RMSE_COLUMNS[c]}": float(va[c]) for c in COMPONENTS}}
-        _record_epoch(out, state, row, settings, model, adam, adam_w, driver, rng)
-        _log(quiet, f"{epoch:>5} {tr['energy']:>9.3f} {tr['forces']:>8.1f} {tr['stress']:>8.4f} | "
-                    f"{va['energy']:>9.3f} {va['forces']:>8.1f} {va['stress']:>8.4f} | "
-                    f"{applied[0]:>5.3f} {applied[1]:>5.3f} {applied[2]:>5.3f} | {row['time_s']:>5.2f}s")
-        if patience is not None and state["bad_epochs"] >= patience:
-            _log(quiet, f"early stop: validation loss has not improved for {patience} epochs")
-            break
-    return _finish(out, data, stored, species, (train_idx, val_idx, test_idx), state, driver, plots, quiet)
+    return desc, (None if stream else desc)
 
 
 def _memory_budget_bytes(gib):
     """The budget in bytes: ``gib`` GiB, or half of the physical memory when None."""
     if gib is not None:
-        if not gib > 0:
-            raise ValueError(f"--memory-budget must be > 0 GiB, got {gib}")
         return gib * 2**30
     return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def _finish(out, data, desc, species, splits, state, driver, plots, quiet) -> TrainResult:
-    """Evaluate the best model on every split, print the table, write test_metrics.json and the plots."""
-    from .potential import load_model
+# ------------------------------------------------------------------------------------------- CLI
+# Precedence of options: the defaults < --protocol paper < --config FILE (a run's own settings.json, or any
+# JSON object with option names as keys) < the command line. Exit codes: 0 done, 1 error, 130 interrupted.
 
-    best = load_model(out / "best.h5")
-    evals = {name: evaluate(best, data, desc, idx, species) for name, idx in zip(("train", "val", "test"), splits)
-             if len(idx)}
-    _log(quiet, f"\nbest model: epoch {state['best_epoch']} ({out / 'best.h5'})\n" + format_table(evals))
-    with atomic_write(out / "test_metrics.json") as tmp:
-        Path(tmp).write_text(json.dumps({"best_epoch": state["best_epoch"], "units": {
-            "energy": "meV/atom", "forces": "meV/Å", "stress": "GPa (and MPa where named)"},
-            **{name: ev.metrics for name, ev in evals.items()}}, indent=1))
-    if plots:
-        from .plots import plot_learning_curves, plot_parity, plot_weights
-
-        if state["rows"]:
-            plot_learning_curves(state["rows"], out / "learning_curves.png")
-            plot_weights(state["rows"], out / "weights.png", title=driver.describe())
-        shown = "test" if "test" in evals else next(iter(evals))
-        plot_parity(evals[shown], out / "parity.png", title=f"{shown} split, best model (epoch {state['best_epoch']})")
-    return TrainResult(best, state["best_epoch"], state["rows"], evals.get("test", next(iter(evals.values()))).metrics,
-                       out)
+#: Keys of a run's settings.json that are records, not options (ignored by --config).
+RECORD_KEYS = ("spec_used", "dataset_fingerprint", "resume", "overwrite", "init_model")
+PRESETS = ("default", "mote2_paper")
 
 
-def comma_floats(text, n=None, name="value"):
-    """Parse "a,b,c" into a tuple of floats (argparse type; ``n`` numbers expected if given)."""
+def _fmt(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(_fmt(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _ints(text, name):
     try:
-        vals = tuple(float(x) for x in text.split(","))
+        return tuple(int(x) for x in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{name}: expected comma-separated numbers, got {text!r}") from None
-    if n is not None and len(vals) != n:
-        raise argparse.ArgumentTypeError(f"{name}: expected {n} numbers, got {len(vals)}")
-    return vals
+        raise argparse.ArgumentTypeError(f"{name}: expected comma-separated integers, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m alw_ref.train", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Train a Behler-Parrinello potential on energies, forces and stress with (adaptive) loss "
-                    "weights. Loss L = w_E L_E + w_F L_F + w_S L_S with L_E in eV/atom, L_F in eV/Å, L_S in GPa.")
-    a = p.add_argument
-    a("dataset", nargs="?", default=None, help="dataset.h5 (default: the bundled mlearn Mo example)")
-    a("--out", default="alw_run", help="output folder (model, metrics, checkpoint, plots)")
-    a("--weighting", default="softadapt", choices=STRATEGIES,
-      help="loss weighting: fixed weights, SoftAdapt (the paper), DeePMD-style linear schedule, Dynamic Weight "
-           "Average, or Kendall uncertainty weighting")
-    a("--weights", type=lambda s: comma_floats(s, 3, "--weights"), default=(1 / 3, 1 / 3, 1 / 3),
-      help="initial (or fixed) weights w_E,w_F,w_S; normalised to sum 1")
-    a("--beta", type=float, default=1.0, help="SoftAdapt β: > 0 favours the slowest-learning component")
-    a("--softadapt-variant", default="l2", choices=("l2", "original", "normalized", "relative"),
-      help="how SoftAdapt normalises the loss slopes (l2 = the paper's code)")
+        prog="python -m alw_ref.train",
+        description="Train a Behler-Parrinello potential on energies, forces and stress with adaptive loss "
+                    "weights. Loss L = sum_k w_k L_k / s_k over energy (eV/atom), forces (eV/Å) and stress (GPa); "
+                    "the defaults are the settings benchmarks/bench_accuracy.py found most accurate, "
+                    "--protocol paper gives the paper's.")
+    d = DEFAULTS
+
+    def a(*names, default=None, help="", show=True, **kw):
+        text = help + (f" (default: {_fmt(default)})" if show and default is not None else "")
+        if default is not None:
+            kw["default"] = default
+        p.add_argument(*names, help=text, **kw)
+
+    a("dataset", nargs="?", help="dataset.h5 to train on (default: the bundled mlearn Mo training set)", show=False)
+    a("--out", default="alw_run", help="run folder (models, metrics, checkpoint, plots); must be new or empty "
+      "unless --resume or --overwrite")
+    a("--config", metavar="FILE", help="JSON options, e.g. the settings.json of an earlier run; command-line "
+      "options override it")
+    a("--protocol", choices=("default", "paper"), default="default",
+      help="paper = the paper's protocol (raw RMSE terms, SoftAdapt l2, constant lr 1e-3, batch 30, 2x30 tanh, "
+           "no EMA); other options override it")
+    a("--preset", choices=PRESETS, help="descriptor set: 'default' (ACSFSpec.default for the elements and --rc) "
+      "or 'mote2_paper' (the paper's 36 Mo/Te features); or give --spec", show=False)
+    a("--spec", help="descriptor spec JSON file (default: ACSFSpec.default for the elements and --rc)", show=False)
+    a("--rc", type=float, default=d["rc"], help="cutoff radius in Å of the default descriptor set")
+    a("--valid-file", help="dataset.h5 of validation structures (then the dataset is not split for validation)",
+      show=False)
+    a("--test-file", help="dataset.h5 of test structures, reported at the end (then the dataset is not split for "
+      "testing)", show=False)
+    a("--init-model", metavar="MODEL.h5", help="start from a trained model (weights, standardisation, reference "
+      "energies and descriptors) with a new optimiser: fine-tuning", show=False)
+    a("--weighting", default=d["weighting"], choices=STRATEGIES,
+      help="loss weighting: fixed, SoftAdapt (the paper), DeePMD-style linear schedule, Dynamic Weight Average, "
+           "or Kendall uncertainty weighting")
+    a("--weights", type=lambda s: comma_floats(s, 3, "--weights"), default=d["weights"],
+      help="initial (or fixed) weights w_E,w_F,w_S, normalised to sum 1; also the weights of the validation "
+           "loss that selects best.h5")
+    a("--beta", type=float, default=d["beta"], help="SoftAdapt β: > 0 favours the slowest-learning term")
+    a("--softadapt-variant", default=d["softadapt_variant"], choices=SOFTADAPT_VARIANTS,
+      help="how SoftAdapt normalises the loss changes: relative = change / previous value (unit-free); "
+           "l2 = the paper's code")
+    a("--slope-window", type=int, default=d["slope_window"], help="SoftAdapt/DWA: loss change over this many epochs")
+    a("--average-epochs", type=int, default=d["average_epochs"],
+      help="SoftAdapt: apply the mean of the last n computed weights")
     a("--loss-weighted", action="store_true", help="SoftAdapt: multiply each exponential by L_k (paper code option)")
-    a("--average-epochs", type=int, default=1, help="SoftAdapt: apply the mean of the last n computed weights")
-    a("--limit-weights", type=lambda s: comma_floats(s, 3, "--limit-weights"), default=None,
-      help="linear schedule: final weights w_E,w_F,w_S reached at the last epoch (start = --weights)")
-    a("--dwa-temperature", type=float, default=2.0, help="Dynamic Weight Average temperature T")
-    a("--loss", default="rmse", choices=FORMS, help="form of each loss term: RMSE (paper) or MSE")
-    a("--hidden", type=lambda s: tuple(int(x) for x in s.split(",")), default=(30, 30),
-      help="hidden layer widths, comma-separated")
-    a("--activation", default="tanh", choices=("tanh", "softplus", "silu"), help="activation function")
-    a("--rc", type=float, default=5.0, help="cutoff radius in Å for the default descriptor set (ignored with --spec)")
-    a("--spec", default=None, help="descriptor spec JSON file (default: ACSFSpec.default for the elements and --rc)")
-    a("--epochs", type=int, default=100, help="number of epochs (total, also when resuming)")
-    a("--batch-size", type=int, default=30, help="structures per batch (AtomDNN's default)")
-    a("--lr", type=float, default=1e-3, help="Adam learning rate (the paper's)")
-    a("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch (exponential decay; 1 = none)")
-    a("--min-lr", type=float, default=0.0, help="floor of the decayed learning rate")
-    a("--seed", type=int, default=0, help="seed of the split, initial weights and shuffling")
-    a("--split", type=lambda s: comma_floats(s, 3, "--split"), default=(0.7, 0.2, 0.1),
-      help="train,validation,test fractions (the paper's 70/20/10)")
-    a("--resume", action="store_true", help="continue the run in --out from its checkpoint.h5, bit for bit")
-    a("--patience", type=int, default=None, help="stop after this many epochs without a better validation loss")
+    a("--limit-weights", type=lambda s: comma_floats(s, 3, "--limit-weights"),
+      help="linear schedule: weights w_E,w_F,w_S at the last epoch (start = --weights); required there", show=False)
+    a("--dwa-temperature", type=float, default=d["dwa_temperature"], help="Dynamic Weight Average temperature T")
+    a("--loss", default=d["loss"], choices=FORMS, help="form of each loss term: RMSE (paper) or MSE")
+    a("--loss-scale", default=d["loss_scale"], choices=LOSS_SCALES,
+      help="labels = divide each term by the RMS of its training labels (unit-free terms); none = raw units "
+           "(the paper)")
+    a("--hidden", type=lambda s: _ints(s, "--hidden"), default=d["hidden"], help="hidden layer widths")
+    a("--activation", default=d["activation"], choices=("tanh", "softplus", "silu"), help="activation function")
+    a("--epochs", type=int, default=d["epochs"], help="number of epochs (in all, also when resuming)")
+    a("--time-limit", type=float, metavar="MINUTES", help="stop after the epoch that passes this many minutes "
+      "(from the start of this command)", show=False)
+    a("--batch-size", type=int, default=d["batch_size"], help="structures per batch")
+    a("--lr", type=float, default=d["lr"], help="Adam learning rate at the start")
+    a("--lr-schedule", default=d["lr_schedule"], choices=LR_SCHEDULES,
+      help="exponential/cosine: from --lr to --min-lr over --epochs; plateau: x --lr-factor after --lr-patience "
+           "epochs without a lower validation loss; constant: --lr (times --lr-decay per epoch)")
+    a("--min-lr", type=float, default=d["min_lr"], help="floor of the learning rate")
+    a("--lr-decay", type=float, default=d["lr_decay"], help="constant schedule only: factor per epoch (1 = none)")
+    a("--lr-factor", type=float, default=d["lr_factor"], help="plateau schedule: factor")
+    a("--lr-patience", type=int, default=d["lr_patience"], help="plateau schedule: epochs")
+    a("--ema-decay", type=float, default=d["ema_decay"],
+      help="exponential moving average of the parameters per step, used for validation and the saved models "
+           "(0 = off)")
+    a("--seed", type=int, default=d["seed"], help="seed of the split, initial weights and shuffling")
+    a("--split", type=lambda s: comma_floats(s, 3, "--split"),
+      help="train,validation,test fractions of the dataset; parts given as files are left out (default: "
+           "0.7,0.2,0.1, the paper's; 0.9,0.1,0 with --test-file)", show=False)
+    a("--patience", type=int, help="stop after this many epochs without a better validation loss", show=False)
     a("--min-improvement", type=float, default=0.0,
       help="for --patience: an epoch improves only if it lowers the best validation loss by more than this "
            "fraction of it (e.g. 0.001 = 0.1 %%)")
-    a("--cache-dir", default=str(DEFAULT_CACHE),
-      help="descriptor cache folder ('' = no cache); reused when data and spec are unchanged")
-    a("--memory-budget", type=float, default=None,
-      help="GiB the stored descriptor derivatives may take; above it they are recomputed for every batch "
-           "(slower, bounded memory). Default: half of the physical memory")
-    a("--threads", type=int, default=None, help="Numba threads (default: all cores)")
+    a("--resume", action="store_true", help="continue the run in --out from its checkpoint.h5, bit for bit "
+      "(--epochs, --patience, --time-limit and the learning rate may change)")
+    a("--overwrite", action="store_true", help="replace the run in --out")
+    a("--checkpoint-every", type=float, default=30.0, help="seconds between checkpoints (and at the end)")
+    a("--cache-dir", default=str(DEFAULT_CACHE), help="descriptor cache folder ('' = no cache)")
+    a("--memory-budget", type=float, metavar="GiB", help="GiB the stored descriptor derivatives may take; above "
+      "it they are recomputed for every batch (default: half of the physical memory)", show=False)
+    a("--threads", type=int, help="Numba threads (default: all cores)", show=False)
     a("--no-plots", dest="plots", action="store_false", help="do not write the PNG plots")
     a("--quiet", action="store_true", help="print nothing but errors")
     return p
 
 
+def _config_defaults(path) -> dict:
+    """Options from a JSON file; ValueError naming an unknown key."""
+    try:
+        cfg = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"--config {path}: cannot read it as JSON ({err})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"--config {path}: expected a JSON object of options")
+    known = set(DEFAULTS) | set(PAPER_PROTOCOL) | {
+        "dataset", "out", "valid_file", "test_file", "time_limit", "patience", "min_improvement",
+        "checkpoint_every", "cache_dir", "memory_budget", "threads", "plots", "quiet", "spec", "epochs"}
+    unknown = sorted(set(cfg) - known - set(RECORD_KEYS))
+    if unknown:
+        raise ValueError(f"--config {path}: unknown option(s) {unknown}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items() if k not in RECORD_KEYS}
+
+
+def parse(argv=None) -> dict:
+    """train() keyword arguments from the command line (precedence: module docstring)."""
+    parser = build_parser()
+    first = parser.parse_args(argv)
+    if first.protocol == "paper":
+        parser.set_defaults(**PAPER_PROTOCOL)
+    if first.config:
+        try:
+            parser.set_defaults(**_config_defaults(first.config))
+        except ValueError as err:
+            parser.error(str(err))
+    kw = vars(parser.parse_args(argv))
+    for key in ("config", "protocol"):
+        kw.pop(key)
+    preset = kw.pop("preset")
+    if preset and kw["spec"]:
+        parser.error("give --preset or --spec, not both")
+    if preset == "mote2_paper":
+        kw["spec"] = ACSFSpec.mote2_paper().to_json()
+    return kw
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    kwargs = vars(args)
+    kwargs = parse(argv)
     dataset = kwargs.pop("dataset")
     try:
         train(dataset, **kwargs)
+    except Interrupted as err:
+        print(f"interrupted ({err}): the run in {kwargs['out']} is consistent; continue it with --resume",
+              file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"interrupted before the first epoch; the run folder {kwargs['out']} holds no new checkpoint "
+              "(start again with --overwrite, or --resume if it had one)", file=sys.stderr)
+        return 130
     except (ALWError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -475,3 +437,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -24,6 +24,9 @@ Conventions and deviations from the paper, each marked at its line:
 * ŝ = s / (‖s‖₂ + ε) (variant ``l2``) is what the paper's code (AtomDNN) did; the paper's Eq. 7
   text only says "rate of change scaled by β". ε and the max-shift are ours: the paper's code
   divided by ‖s‖₂ = 0 when all slopes vanish, and exponentiated without a shift (its defect #4).
+* With ``slope_window = n > 1`` the SoftAdapt (and DWA) change is taken over n epochs, L(t) − L(t−n)
+  (from L(0) while fewer than n epochs are done), instead of over one: one-epoch changes of a mini-batch
+  training loss are mostly noise late in training, and the paper's weights then flip every epoch.
 * With ``average_epochs = n > 1`` the applied weights are the mean of the last n computed SoftAdapt
   vectors (fewer at the start of training: the mean of those computed so far).
 * Liu et al. scale DWA weights to sum K; we normalise them to sum 1 like SoftAdapt.
@@ -303,7 +306,8 @@ class LossWeighting:
     strategy : ``"fixed"`` — ``initial`` throughout;
         ``"softadapt"`` (default) — the paper's protocol: after every epoch, ``softadapt`` of the
             epoch's training-set losses (β ``beta``, ``variant``, ``loss_weighted``, ``eps``),
-            applied in the next epoch; with ``average_epochs`` = n > 1 the mean of the last n
+            applied in the next epoch; the change is over ``slope_window`` epochs (rows t − n and t of
+            the loss history); with ``average_epochs`` = n > 1 the mean of the last n
             computed vectors (of those computed so far while fewer than n exist);
         ``"linear"`` — ``linear_schedule(initial, limit, e / (n_epochs − 1))`` for the coming epoch
             of 0-based index e (so epoch 1 uses ``initial``, epoch ``n_epochs`` uses ``limit``; later
@@ -327,7 +331,8 @@ class LossWeighting:
 
     def __init__(self, strategy: str = "softadapt", initial=(1 / 3, 1 / 3, 1 / 3), *, beta: float = 1.0,
                  variant: str = "l2", loss_weighted: bool = False, average_epochs: int = 1, limit=None,
-                 n_epochs: int | None = None, temperature: float = 2.0, eps: float = 1e-8):
+                 n_epochs: int | None = None, temperature: float = 2.0, eps: float = 1e-8,
+                 slope_window: int = 1):
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown weighting strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
         w0 = _nonnegative_vector(initial, "initial weights")
@@ -344,6 +349,8 @@ class LossWeighting:
             raise ValueError(f"loss_weighted must be True or False, got {loss_weighted!r}")
         if isinstance(average_epochs, bool) or not isinstance(average_epochs, (int, np.integer)) or average_epochs < 1:
             raise ValueError(f"average_epochs must be an integer ≥ 1, got {average_epochs!r}")
+        if isinstance(slope_window, bool) or not isinstance(slope_window, (int, np.integer)) or slope_window < 1:
+            raise ValueError(f"slope_window must be an integer ≥ 1, got {slope_window!r}")
         temperature = _finite_real(temperature, "temperature")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
@@ -362,6 +369,7 @@ class LossWeighting:
         self.variant = variant
         self.loss_weighted = bool(loss_weighted)
         self.average_epochs = int(average_epochs)
+        self.slope_window = int(slope_window)
         self.limit = limit
         self.n_epochs = None if n_epochs is None else int(n_epochs)
         self.temperature = temperature
@@ -419,12 +427,13 @@ class LossWeighting:
         losses = self._check_losses(train_losses, f"training losses of epoch {self.epoch + 1}")
         self._history.append(self._epoch_start)
         self._losses.append(losses)
+        # rows t − n and t (n = slope_window; from L(0) while fewer than n epochs are done)
+        window = np.stack([self._losses[max(0, len(self._losses) - 1 - self.slope_window)], self._losses[-1]])
         if self.strategy == "softadapt" and len(self._losses) >= 2:
-            self._computed.append(softadapt(np.stack(self._losses[-2:]), self.beta, self.variant,
-                                            self.loss_weighted, self.eps))
+            self._computed.append(softadapt(window, self.beta, self.variant, self.loss_weighted, self.eps))
             self._current = np.mean(self._computed[-self.average_epochs:], axis=0)
         elif self.strategy == "dwa" and len(self._losses) >= 2:
-            self._current = dwa_weights(np.stack(self._losses[-2:]), self.temperature, self.eps)
+            self._current = dwa_weights(window, self.temperature, self.eps)
         elif self.strategy == "linear":
             progress = min(1.0, self.epoch / max(self.n_epochs - 1, 1))
             self._current = linear_schedule(self.initial, self.limit, progress)
@@ -453,7 +462,7 @@ class LossWeighting:
             return ",".join(f"{x:.4g}" for x in v)
         if self.strategy == "softadapt":
             return (f"softadapt(beta={self.beta}, variant={self.variant}, loss_weighted={self.loss_weighted}, "
-                    f"average={self.average_epochs})")
+                    f"slope_window={self.slope_window}, average={self.average_epochs})")
         if self.strategy == "linear":
             return f"linear(start={vec(self.initial)}, limit={vec(self.limit)}, n_epochs={self.n_epochs})"
         if self.strategy == "dwa":
@@ -472,7 +481,8 @@ class LossWeighting:
             "settings": {"beta": self.beta, "variant": self.variant, "loss_weighted": self.loss_weighted,
                          "average_epochs": self.average_epochs,
                          "limit": None if self.limit is None else self.limit.tolist(),
-                         "n_epochs": self.n_epochs, "temperature": self.temperature, "eps": self.eps},
+                         "n_epochs": self.n_epochs, "temperature": self.temperature, "eps": self.eps,
+                         "slope_window": self.slope_window},
             "started": self._started, "losses": rows(self._losses), "computed": rows(self._computed),
             "history": rows(self._history), "current": self._current.tolist(),
             "epoch_start": self._epoch_start.tolist(), "params": self._params.tolist(),

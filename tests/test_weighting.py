@@ -431,7 +431,7 @@ def test_driver_rejects_bad_calls():
 
 
 def test_describe_and_strategies():
-    assert LossWeighting().describe() == "softadapt(beta=1.0, variant=l2, loss_weighted=False, average=1)"
+    assert LossWeighting().describe() == "softadapt(beta=1.0, variant=l2, loss_weighted=False, slope_window=1, average=1)"
     assert LossWeighting("dwa").describe() == "dwa(temperature=2.0)"
     assert LossWeighting("fixed", (0.9, 0.05, 0.05)).describe() == "fixed(weights=0.9,0.05,0.05)"
     kw = {"limit": (0.2, 0.5, 0.3), "n_epochs": 10}

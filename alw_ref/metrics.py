@@ -143,3 +143,30 @@ def format_table(evaluations: dict, label: str = "split") -> str:
     if any(m["n_stress"] == 0 for m in rows.values()):
         lines.append(f"(nan stress: no structure of that {label} has a stress label)")
     return "\n".join(lines)
+
+
+def force_deviation(forces_mic: np.ndarray) -> np.ndarray:
+    """Per-atom spread of M models' forces: d_i = √(⟨|F_i − ⟨F_i⟩|²⟩), mean ⟨·⟩ over the models (ddof 0).
+
+    forces_mic : (M, N, 3) any force unit. Returns (N,) in the same unit (DeePMD's model deviation of
+    the force; its maximum over the atoms of a structure is ``max_devi_f``).
+    """
+    f = np.asarray(forces_mic, dtype=np.float64)
+    return np.sqrt(np.mean(np.sum((f - f.mean(axis=0)) ** 2, axis=2), axis=0))
+
+
+def committee_spread(energy_ms, forces_mic, stress_mkv, atom_row_i, stress_row_k, n_structures: int) -> dict:
+    """Per-structure spread of a committee of M models (standard deviation over the models, ddof 0).
+
+    energy_ms : (M, S) eV/atom; forces_mic : (M, N, 3) eV/Å; stress_mkv : (M, S_stress, 6) GPa;
+    atom_row_i : (N,) row (0..S-1) of each atom's structure; stress_row_k : (S_stress,) row of each stress.
+    Returns {"energy": (S,) meV/atom, "forces": (S,) meV/Å = max over the structure's atoms of
+    ``force_deviation``, "stress": (S,) GPa = largest Voigt component's std, NaN without a stress row}.
+    """
+    e = np.std(np.asarray(energy_ms, np.float64), axis=0) * EV_TO_MEV
+    f = np.zeros(n_structures)
+    np.maximum.at(f, np.asarray(atom_row_i, np.int64), force_deviation(forces_mic) * EV_TO_MEV)
+    s = np.full(n_structures, np.nan)
+    if len(stress_row_k):
+        s[np.asarray(stress_row_k, np.int64)] = np.max(np.std(np.asarray(stress_mkv, np.float64), axis=0), axis=1)
+    return {"energy": e, "forces": f, "stress": s}

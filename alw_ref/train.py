@@ -132,7 +132,10 @@ def train(dataset=None, *, out="alw_run", valid_file=None, test_file=None, init_
     lock = RunLock(out)
     try:
         with StopFlag() as stop:
-            return _train_locked(out, settings, stop, t_start)
+            result = _train_locked(out, settings, stop, t_start)
+            if stop.signum is not None:         # a signal after the last batch: the run is complete, say so
+                raise Interrupted("after the last epoch; the run is complete")
+            return result
     finally:
         lock.release()
 
@@ -143,6 +146,8 @@ def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> None:
         raise DataError(f"--out {out}: exists and is not a folder")
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
+    if resume and not (out / "checkpoint.h5").is_file():
+        raise DataError(f"--resume: no checkpoint at {out / 'checkpoint.h5'} (no run to continue)")
     held = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
     if held and not (resume or overwrite):
         raise DataError(f"--out {out}: the folder already holds a run ({', '.join(sorted(held)[:4])}"
@@ -182,9 +187,10 @@ def _train_locked(out, settings, stop, t_start):
         raise DataError(f"--resume: the data differ from those the run in {out} was trained on (content "
                         "fingerprint changed); start a new run, or --init-model from its best.h5 to fine-tune")
     settings = {**settings, "dataset_fingerprint": fingerprint}
-    if not settings["resume"]:
-        for name in ("metrics.jsonl", "metrics.csv", "checkpoint.h5", "final.h5", "test_metrics.json"):
-            (out / name).unlink(missing_ok=True)
+    if not settings["resume"]:                 # a new run (or --overwrite): no file of another run stays
+        for path in out.iterdir():
+            if path.is_file() and path.name != ".lock":
+                path.unlink()
     with atomic_write(out / "settings.json") as tmp:
         Path(tmp).write_text(json.dumps({**settings, "spec_used": acsf_spec.to_dict()}, indent=1))
     log(quiet, f"dataset {settings['dataset']}: {len(data)} structures (train {len(train_idx)}, "
@@ -266,7 +272,7 @@ def _memory_budget_bytes(gib):
 # JSON object with option names as keys) < the command line. Exit codes: 0 done, 1 error, 130 interrupted.
 
 #: Keys of a run's settings.json that are records, not options (ignored by --config).
-RECORD_KEYS = ("spec_used", "dataset_fingerprint", "resume", "overwrite", "init_model")
+RECORD_KEYS = ("spec_used", "dataset_fingerprint", "resume", "overwrite")
 PRESETS = ("default", "mote2_paper")
 
 
@@ -387,7 +393,8 @@ def _config_defaults(path) -> dict:
         raise ValueError(f"--config {path}: expected a JSON object of options")
     known = set(DEFAULTS) | set(PAPER_PROTOCOL) | {
         "dataset", "out", "valid_file", "test_file", "time_limit", "patience", "min_improvement",
-        "checkpoint_every", "cache_dir", "memory_budget", "threads", "plots", "quiet", "spec", "epochs"}
+        "checkpoint_every", "cache_dir", "memory_budget", "threads", "plots", "quiet", "spec", "epochs",
+        "init_model"}
     unknown = sorted(set(cfg) - known - set(RECORD_KEYS))
     if unknown:
         raise ValueError(f"--config {path}: unknown option(s) {unknown}")
@@ -422,12 +429,14 @@ def main(argv=None) -> int:
     try:
         train(dataset, **kwargs)
     except Interrupted as err:
-        print(f"interrupted ({err}): the run in {kwargs['out']} is consistent; continue it with --resume",
-              file=sys.stderr)
+        print(f"interrupted {err}: the run in {kwargs['out']} is consistent; --resume continues it from its last "
+              "checkpoint", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print(f"interrupted before the first epoch; the run folder {kwargs['out']} holds no new checkpoint "
-              "(start again with --overwrite, or --resume if it had one)", file=sys.stderr)
+        has_ckpt = (Path(kwargs["out"]) / "checkpoint.h5").is_file()
+        advice = (f"continue the run in {kwargs['out']} with --resume" if has_ckpt
+                  else f"start again (with --overwrite if {kwargs['out']} is not empty)")
+        print(f"interrupted before training started; {advice}", file=sys.stderr)
         return 130
     except (ALWError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -95,7 +95,8 @@ class StopFlag:
 
     def _handle(self, signum, frame):
         if self.signum is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            raise Interrupted("at once (second Ctrl-C); the rows after the last checkpoint are recomputed on "
+                              "--resume")
         self.signum = signum
 
     def __exit__(self, *exc):
@@ -137,7 +138,7 @@ def fresh_state(settings, data, desc, species, spec, train_idx, get_batch, init)
     st = dict(model=model, adam=adam, driver=driver, scales=scales, schedule=_make_schedule(settings),
               adam_w=Adam(len(driver.params), AdamSettings(lr=settings["lr"])) if driver.trainable else None,
               ema=model.theta.copy(), best_theta=model.theta.copy(), rng=np.random.default_rng(settings["seed"]),
-              epoch=0, best_val=None, best_epoch=0, bad_epochs=0)
+              epoch=0, best_val=None, best_epoch=0, bad_epochs=0, ckpt_epoch=None)
     w_eff = _effective_weights(w0, scales, settings["loss"])
     sse, count = _pooled(model, get_batch, train_idx, w_eff, settings["loss"], settings["batch_size"])
     driver.start(_parts_from_sums(sse, count, settings["loss"]) / term_scales(scales, settings["loss"]))
@@ -177,6 +178,8 @@ def run_epochs(out, settings, st, data, get_batch, train_idx, val_idx, stop, t_s
     n_batches = -(-len(train_idx) // bs)
     log(quiet, f"{'epoch':>5} {'train E':>9} {'F':>8} {'S':>8} | {'val E':>9} {'F':>8} {'S':>8} | "
                 f"{'w_E':>5} {'w_F':>5} {'w_S':>5} | {'lr':>8} {'time':>6}   (E meV/atom, F meV/Å, S GPa)")
+    if st["epoch"] == 0:                      # a checkpoint before the first epoch: --resume always works
+        _checkpoint(out, settings, st)
     last_ckpt = time.perf_counter()
     show_progress = not quiet and sys.stderr.isatty()
     for epoch in range(st["epoch"] + 1, settings["epochs"] + 1):
@@ -192,8 +195,9 @@ def run_epochs(out, settings, st, data, get_batch, train_idx, val_idx, stop, t_s
             if not (np.isfinite(res.total) and np.all(np.isfinite(res.gradient))):
                 raise TrainingError(
                     f"epoch {epoch}, batch {b + 1}: the loss or its gradient is not finite (loss = {res.total}). "
-                    f"The last good state is in {out / 'checkpoint.h5'} and {out / 'best.h5'}; continue with a "
-                    f"lower learning rate: --resume --lr {settings['lr'] / 10:g} (now --lr {settings['lr']:g})")
+                    f"The last good state is in {out / 'checkpoint.h5'} (after epoch {st['ckpt_epoch']}) and "
+                    f"{out / 'best.h5'}; continue from it with a lower learning rate: --resume --lr "
+                    f"{settings['lr'] / 10:g} (now --lr {settings['lr']:g})")
             model.theta[:] = adam.step(model.theta, res.gradient)
             if settings["ema_decay"] > 0:
                 ema_update(st["ema"], model.theta, settings["ema_decay"], adam.t - 1)
@@ -203,7 +207,7 @@ def run_epochs(out, settings, st, data, get_batch, train_idx, val_idx, stop, t_s
             sse += [res.sse[c] for c in COMPONENTS]
             count += [res.count[c] for c in COMPONENTS]
             if stop.signum is not None:
-                raise Interrupted(f"interrupted in epoch {epoch}")
+                raise Interrupted(f"in epoch {epoch}")
             if show_progress and n_batches > 1:
                 print(f"\r  epoch {epoch}: batch {b + 1}/{n_batches}", end="", file=sys.stderr, flush=True)
         if show_progress and n_batches > 1:
@@ -302,6 +306,7 @@ def _checkpoint(out, settings, st):
     if st["adam_w"] is not None:
         groups["adam_weighting"] = st["adam_w"].write_state
     save_checkpoint(out / "checkpoint.h5", settings=settings, epoch=st["epoch"], state=state, write_groups=groups)
+    st["ckpt_epoch"] = st["epoch"]
 
 
 def load_resume(out, settings):
@@ -323,7 +328,7 @@ def restore_state(out, ckpt, settings, n_batches):
               driver=LossWeighting.from_state_dict(s["weighting"]), scales=np.asarray(s["scales"], float),
               schedule=LearningRateSchedule.from_state_dict(s["schedule"]), ema=ckpt["arrays"]["ema"],
               best_theta=ckpt["arrays"]["best_theta"], rng=rng, epoch=ckpt["epoch"], best_val=s["best_val"],
-              best_epoch=s["best_epoch"], bad_epochs=s["bad_epochs"])
+              best_epoch=s["best_epoch"], bad_epochs=s["bad_epochs"], ckpt_epoch=ckpt["epoch"])
     old = ckpt["settings"]
     if any(old.get(k) != settings[k] for k in ("lr", "lr_schedule", "min_lr", "lr_decay", "lr_factor", "lr_patience")):
         # a new schedule from the resumed epoch on, recorded in the metrics' lr column (a longer run alone

@@ -248,8 +248,9 @@ def _describe(data, spec, settings):
     log(quiet, f"descriptor derivatives: {need / 2**30:.2f} GiB (estimated), memory budget "
                 f"{budget / 2**30:.2f} GiB: " + ("recomputed per batch (slower, bounded memory)" if stream
                                                  else "precomputed once"))
+    # a cached set is memory-mapped read-only: runs on the same data share one copy in the page cache
     desc = describe_dataset(data, spec, derivatives=not stream, cache_dir=settings["cache_dir"] or None,
-                            progress=not quiet)
+                            progress=not quiet, mmap=True)
     singular = singular_structures(desc) if not stream else np.zeros(0, np.int64)
     if len(singular):
         k = int(singular[0])

@@ -234,6 +234,27 @@ def test_nnp_predict_agrees(case, request, tmp_path):
 
 
 @needs_engines
+@pytest.mark.parametrize("keywords", [
+    "scale_symmetry_functions\nscale_min_short -1.0\nscale_max_short 1.0",
+    "scale_symmetry_functions\ncenter_symmetry_functions\nscale_min_short -0.5\nscale_max_short 2.0",
+    "scale_symmetry_functions_sigma\nscale_min_short 0.25\nscale_max_short 1.5",
+    "center_symmetry_functions", ""])
+def test_read_n2p2_scalings_match_nnp_predict(mote2_case, keywords, tmp_path):
+    """n2p2 as the oracle: the exported MoTe2 files with another scaling (so another potential) give the
+    same energy and forces in nnp-predict and in alw_ref after ``read_n2p2`` (a non-zero Smin is folded
+    into the first-layer biases)."""
+    model, s = mote2_case
+    out = exported(model, tmp_path)
+    text = (out / "input.nn").read_text()
+    (out / "input.nn").write_text(text.replace(
+        "scale_symmetry_functions_sigma\nscale_min_short 0.0\nscale_max_short 1.0", keywords))
+    energy, forces = eng.nnp_predict(ENGINES, out, s.numbers, s.positions, s.cell, tmp_path / "run")
+    other = read_n2p2(out)
+    assert abs(energy - ours(model, s)[0]) > 1e-3  # another potential indeed
+    _compare(other, s, energy, forces, f"read_n2p2 with {keywords!r}")
+
+
+@needs_engines
 @pytest.mark.parametrize("case", ["mo_case", "mote2_case", "small_cell_case"])
 def test_lammps_run0_agrees(case, request, tmp_path):
     """Energy, forces and the virial pressure tensor of LAMMPS + hdnnp (triclinic cells; one cell 2.9 Å < R_c)."""
@@ -268,6 +289,16 @@ def test_nnp_predict_small_cell(small_cell_case, tmp_path):
     e, f, _ = ours(model, s)
     assert abs(energy - e) / len(s.numbers) <= E_TOL
     assert np.abs(forces - f).max() > 1e3 * F_TOL
+    # The worst component against a central difference (h = 1e-4 Å) of nnp-predict's own energy: n2p2's
+    # energy is right and its force is not (its error is > 1000× the difference's O(h²) error).
+    i, c = np.unravel_index(np.argmax(np.abs(forces - f)), f.shape)
+    energies = []
+    for sign in (1, -1):
+        pos = s.positions.copy()
+        pos[i, c] += sign * 1e-4
+        energies.append(eng.nnp_predict(ENGINES, out, s.numbers, pos, s.cell, tmp_path / f"fd{sign}")[0])
+    fd = -(energies[0] - energies[1]) / 2e-4
+    assert abs(fd - f[i, c]) <= 1e-5 < 1e-2 <= abs(fd - forces[i, c])
 
 
 @needs_engines

@@ -209,6 +209,26 @@ def test_command_line(mo_case, tmp_path, capsys):
         main(["lammps", str(tmp_path / "m.h5"), str(tmp_path / "x")])
 
 
+def test_range_from_dataset(mo_case, tmp_path):
+    """--range-from DATA.h5: G_min/G_max of an old model file recomputed from the training structures,
+    equal to the min/max of their descriptors computed directly."""
+    from alw_ref.data import Dataset, write_dataset
+
+    model, _ = mo_case
+    structures = [bcc_mo((2, 2, 2), seed=k) for k in range(2)]
+    labelled = [Structure(numbers=s.numbers, positions=s.positions, cell=s.cell, pbc=s.pbc, energy=0.0,
+                          forces=np.zeros_like(s.positions)) for s in structures]
+    write_dataset(Dataset.from_structures(labelled), tmp_path / "data.h5")
+    save_model(Model(**{**model.__dict__, "g_min_eg": None, "g_max_eg": None}), tmp_path / "old.h5")
+    assert main(["n2p2", str(tmp_path / "old.h5"), str(tmp_path / "out"), "--range-from",
+                 str(tmp_path / "data.h5")]) == 0
+    G = np.concatenate([compute_acsf(MO_SPEC, s.numbers, s.positions, s.cell, s.pbc, derivatives=False).G_ig
+                        for s in structures])
+    back = read_n2p2(tmp_path / "out")
+    np.testing.assert_array_equal(np.sort(back.g_min_eg[0]), np.sort(G.min(axis=0)))
+    np.testing.assert_array_equal(np.sort(back.g_max_eg[0]), np.sort(G.max(axis=0)))
+
+
 # ---------------------------------------------------------------- against the engines
 def _compare(model, s, energy, forces, where):
     e, f, _ = ours(model, s)

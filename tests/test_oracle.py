@@ -2,6 +2,7 @@
 DScribe feature order (against DScribe itself), model file vs random model, θ map, layout docs, CLI."""
 
 import importlib.util
+import json
 import re
 import shutil
 from pathlib import Path
@@ -168,6 +169,79 @@ def test_missing_alone_passes_only_when_allowed(tmp_path, capsys):
     assert main(["--compare", str(GEN.REFERENCE), str(other), "--allow-missing"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^missing\s+loss/gradient", out, re.M) and re.search(r"^extra\s+extra_quantity", out, re.M)
+
+
+def test_compare_refuses_an_empty_or_foreign_reference(tmp_path, capsys):
+    """Issue 12 item 12: an empty or foreign reference gave "comparison PASSED" with 0 values compared."""
+    empty = tmp_path / "empty.h5"
+    with h5py.File(empty, "w") as f:
+        f.attrs.update({"format": "alw_ref.oracle", "format_version": 1, "n_structures": 0})
+    foreign = GEN.STRUCTURES                                  # a dataset.h5, not an oracle file
+    partial = tmp_path / "partial.h5"
+    shutil.copy(GEN.REFERENCE, partial)
+    with h5py.File(partial, "r+") as f:
+        del f["structures/1/G"]
+    cases = [((empty, empty), rf"{re.escape(str(empty))}: the reference holds no structures \(n_structures = "
+                              r"np.int64\(0\)\): nothing to compare"),
+             ((foreign, foreign), rf"{re.escape(str(foreign))}: the reference is not an alw_ref oracle file: "
+                                  r"found format 'alw_ref.dataset' at the root"),
+             ((GEN.REFERENCE, foreign), r"the file to compare is not an alw_ref oracle file"),
+             ((partial, GEN.REFERENCE), r"the reference lacks structures/1/G of quantity structures/\*/G "
+                                        r"\(asked for\)")]
+    for (ref, other), message in cases:
+        assert main(["--compare", str(ref), str(other)]) == 2
+        err = capsys.readouterr().err
+        assert re.search(message, err), err
+        assert "PASSED" not in err
+    # quantities asked for must be in the reference, and in the other file whatever --allow-missing says
+    assert main(["--compare", str(empty), str(GEN.REFERENCE), "--quantities", "loss/gradient"]) == 2
+    no_grad = tmp_path / "no_grad.h5"
+    shutil.copy(GEN.REFERENCE, no_grad)
+    with h5py.File(no_grad, "r+") as f:
+        del f["loss/gradient"]
+    assert main(["--compare", str(no_grad), str(GEN.REFERENCE), "--quantities", "loss/gradient"]) == 2
+    assert "the reference lacks loss/gradient" in capsys.readouterr().err
+    assert main(["--compare", str(GEN.REFERENCE), str(no_grad), "--quantities", "model", "--allow-missing"]) == 1
+    assert re.search(r"^missing\s+loss/gradient", capsys.readouterr().out, re.M)
+    with pytest.raises(SystemExit):
+        main(["--compare", str(GEN.REFERENCE), str(no_grad), "--quantities", "structures/*/nonsense"])
+    assert "--quantities: unknown quantity 'structures/*/nonsense'" in capsys.readouterr().err
+
+
+def test_compare_only_the_quantities_asked_for(tmp_path, capsys):
+    other = tmp_path / "other.h5"
+    shutil.copy(GEN.REFERENCE, other)
+    with h5py.File(other, "r+") as f:
+        f["loss/total"][...] = f["loss/total"][()] * 2.0
+    assert main(["--compare", str(GEN.REFERENCE), str(other)]) == 1
+    assert main(["--compare", str(GEN.REFERENCE), str(other), "--quantities", "descriptors,structures/*/forces"]) == 0
+    out = capsys.readouterr().out
+    assert "loss/total" in out.split("comparison FAILED")[0] and "structures/*/forces" in out
+    assert "loss/total" not in out.split("comparison FAILED")[1]
+
+
+def test_compare_parses_json_attributes(tmp_path):
+    """Issue 12 item 12: ``spec`` and ``loss_weights`` were compared as JSON text, so another code had to copy
+    our exact formatting. Now as parsed values: other formatting, key order, symbols for Z and 4 for 4.0 pass;
+    a changed value still fails."""
+    other = tmp_path / "other.h5"
+    shutil.copy(GEN.REFERENCE, other)
+    with h5py.File(GEN.REFERENCE, "r") as f:
+        spec = json.loads(f.attrs["spec"])
+    spec = {**spec, "elements": ["Te", "Mo"], "rc": 4}
+    with h5py.File(other, "r+") as f:
+        f.attrs["spec"] = json.dumps(dict(reversed(list(spec.items()))), separators=(",", ":"))
+        f.attrs["loss_weights"] = '{"stress":0.25,  "forces": 0.5, "energy": 1}'
+    assert comparison_passed(compare_files(GEN.REFERENCE, other, rtol=0.0, atol=0.0))
+    for key, value in (("spec", json.dumps({**spec, "rc": 4.5})), ("loss_weights", '{"energy": 1, "forces": 0.5}'),
+                       ("spec", "{not json")):
+        with h5py.File(other, "r+") as f:
+            before = f.attrs[key]
+            f.attrs[key] = value
+        q = _by_quantity(compare_files(GEN.REFERENCE, other))
+        assert q[f"@{key}"].status == "FAIL", key
+        with h5py.File(other, "r+") as f:
+            f.attrs[key] = before
 
 
 # ---------------------------------------------------------------- model file vs random model

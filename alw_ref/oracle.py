@@ -458,14 +458,14 @@ def _check_reference(path, f, quantities) -> None:
     """DataError unless reference ``f`` holds structures and every quantity in ``quantities`` (for every
     structure): an empty or partial reference must not pass a comparison with nothing compared."""
     n = f.attrs.get("n_structures")
-    if n is None or np.ndim(n) != 0 or int(n) < 1:
+    if not isinstance(n, (int, np.integer)) or n < 1:
         raise DataError(f"{path}: the reference holds no structures (n_structures = {n!r}): nothing to compare")
     for q in quantities:
         names = [q.replace("*", str(k)) for k in range(int(n))] if q.startswith("structures/*/") else [q]
         absent = [name for name in names if not isinstance(f.get(name), h5py.Dataset)]
         if absent:
-            raise DataError(f"{path}: the reference lacks {absent[0]}" + (f" (+{len(absent) - 1} more)" if
-                            len(absent) > 1 else "") + f" of quantity {q} (asked for)")
+            more = f" (+{len(absent) - 1} more)" if len(absent) > 1 else ""
+            raise DataError(f"{path}: the reference lacks {absent[0]}{more} of quantity {q} (asked for)")
 
 
 def _attr_value(key: str, raw):

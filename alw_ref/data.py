@@ -448,6 +448,8 @@ def read_dataset(path) -> Dataset:
         validate_dataset(dataset)
     except DataError as err:
         raise DataError(f"{path}: {err}") from None
+    except OSError as err:          # HDF5 metadata damaged past the header
+        raise DataError(f"{path}: damaged HDF5 file, cannot read it ({err})") from None
     return dataset
 
 
@@ -456,8 +458,8 @@ def _check_format(f) -> None:
     fmt = f.attrs.get("format")
     if isinstance(fmt, bytes):
         fmt = fmt.decode("utf-8", "replace")
-    if fmt != FORMAT_NAME:
-        found = "no 'format' attribute" if fmt is None else f"format {fmt!r}"
+    if not isinstance(fmt, str) or fmt != FORMAT_NAME:
+        found = "no 'format' attribute" if fmt is None else f"format {np.asarray(fmt).tolist()!r}"
         raise DataError(f"not an alw_ref dataset file: found {found} at the root, expected format {FORMAT_NAME!r}")
     version = f.attrs.get("format_version")
     if version is None or np.ndim(version) != 0 or version != FORMAT_VERSION:
@@ -486,8 +488,10 @@ def _declared_fields(f) -> dict:
             want = "UTF-8 strings" if dtype == "str" else f"{dtype} values"
             raise DataError(f"field {key!r}: expected {want}, got {got}")
         out[key] = ds
-    S = out["n_atoms"].shape[0] if out["n_atoms"].ndim == 1 else -1
-    N = out["numbers"].shape[0] if out["numbers"].ndim == 1 else -1
+    for key, size in (("n_atoms", "S"), ("numbers", "N")):
+        if out[key].shape is None or len(out[key].shape) != 1:
+            raise DataError(f"field {key!r}: declared shape {out[key].shape}, expected a 1-D array ({size},)")
+    S, N = out["n_atoms"].shape[0], out["numbers"].shape[0]
     for key, (shape, _, _, _) in SCHEMA.items():
         expected = tuple(S if d == "S" else N if d == "N" else d for d in shape)
         if out[key].shape != expected:

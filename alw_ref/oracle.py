@@ -33,7 +33,7 @@ and the reference must hold structures and at least the quantities asked for (de
 descriptor part every file has), so an empty or foreign reference cannot pass. Every dataset of the
 reference file (or each quantity asked for) is a quantity; the per-structure ones are pooled over
 structures (``structures/*/G``). The root attributes ``spec`` and ``loss_weights`` are compared as
-parsed values (``ACSFSpec.from_json(…).to_dict()``, a dict of floats), not as JSON text. Float arrays fail where
+parsed values (``ACSFSpec.from_dict(json.loads(…)).to_dict()``, a dict of floats), not as JSON text. Float arrays fail where
 |other − ref| > atol + rtol·|ref| or NaN appears in only one; integer, bool and string arrays must
 be equal. The report gives per quantity the largest absolute and relative difference and where
 (structure, atom, feature label, …); missing quantities fail unless ``allow_missing``.
@@ -397,7 +397,9 @@ def _describe_index(ref, name: str, index: tuple) -> str:
     words = [] if k is None else [f"structure {k}"]
     for axis, i in zip(axes, index):
         i = int(i)
-        if axis == "feature" and "feature_labels" in ref and i < len(ref["feature_labels"]):
+        labels = ref.get("feature_labels")
+        if axis == "feature" and isinstance(labels, h5py.Dataset) and h5py.check_string_dtype(labels.dtype) \
+                and i < len(labels):
             words.append(f"feature {i} ({ref['feature_labels'].asstr()[i]})")
         elif axis == "block" and k is not None and f"structures/{k}/block_first" in ref:
             centre = int(np.searchsorted(ref[f"structures/{k}/block_first"][()], i, side="right") - 1)
@@ -445,11 +447,11 @@ def parse_quantities(text: str) -> tuple:
 def _check_oracle_file(path, f, role: str) -> None:
     """DataError unless ``f`` says it is an alw_ref oracle file of ORACLE_FORMAT_VERSION."""
     fmt, version = f.attrs.get("format"), f.attrs.get("format_version")
-    if fmt != ORACLE_FORMAT:
-        found = "no 'format' attribute" if fmt is None else f"format {fmt!r}"
+    if not isinstance(fmt, str) or fmt != ORACLE_FORMAT:
+        found = "no 'format' attribute" if fmt is None else f"format {np.asarray(fmt).tolist()!r}"
         raise DataError(f"{path}: {role} is not an alw_ref oracle file: found {found} at the root, "
                         f"expected format {ORACLE_FORMAT!r}")
-    if version is None or np.ndim(version) != 0 or version != ORACLE_FORMAT_VERSION:
+    if not isinstance(version, (int, np.integer)) or version != ORACLE_FORMAT_VERSION:
         raise DataError(f"{path}: {role} has oracle format_version {version!r}; this alw_ref compares "
                         f"format_version {ORACLE_FORMAT_VERSION}")
 
@@ -469,7 +471,7 @@ def _check_reference(path, f, quantities) -> None:
 
 
 def _attr_value(key: str, raw):
-    """A root attribute as a comparable value: ``spec`` as ``ACSFSpec.from_json(…).to_dict()`` and
+    """A root attribute as a comparable value: ``spec`` as ``ACSFSpec.from_dict(json.loads(…)).to_dict()`` and
     ``loss_weights`` as a dict of floats (parsed, so JSON formatting does not matter), others as is."""
     if raw is None:
         return None
@@ -477,13 +479,25 @@ def _attr_value(key: str, raw):
         raw = raw.decode("utf-8", "replace")
     try:
         if key == "spec":
-            return ACSFSpec.from_json(str(raw)).to_dict()
+            return ACSFSpec.from_dict(json.loads(str(raw))).to_dict()
         if key == "loss_weights":
             weights = json.loads(str(raw))
             return {str(k): float(v) for k, v in weights.items()} if isinstance(weights, dict) else weights
     except (ALWError, ValueError, TypeError, AttributeError) as err:
         return f"unparseable: {err}"
     return np.asarray(raw).tolist()
+
+
+def _values(dset) -> np.ndarray:
+    """Values of an HDF5 dataset; strings as an object array of str."""
+    if h5py.check_string_dtype(dset.dtype):
+        return np.asarray(dset.asstr()[()], object)
+    return np.asarray(dset[()])
+
+
+def _kind(a: np.ndarray) -> str:
+    """'strings', 'numbers' or the dtype, for deciding whether two arrays can be compared value by value."""
+    return "strings" if a.dtype.kind in "OUS" else "numbers" if a.dtype.kind in "biufc" else str(a.dtype)
 
 
 def compare_files(ref_path, other_path, rtol: float = 1e-8, atol: float = 1e-10,
@@ -515,12 +529,10 @@ def compare_files(ref_path, other_path, rtol: float = 1e-8, atol: float = 1e-10,
                 d["status"] = "missing" if d["status"] != "FAIL" else "FAIL"
                 d["absent"].append(name)
                 continue
-            a, b = dset[()], ds_other[name][()]
-            if dset.dtype.kind == "O" or h5py.check_string_dtype(dset.dtype):
-                a, b = np.asarray(dset.asstr()[()], object), np.asarray(ds_other[name].asstr()[()], object)
-            if a.shape != b.shape:
+            a, b = _values(dset), _values(ds_other[name])
+            if a.shape != b.shape or _kind(a) != _kind(b):
                 d["status"], d["bad"] = "FAIL", d["bad"] + 1
-                d["abs"] = (np.inf, f"{name}: shape {a.shape} vs {b.shape}")
+                d["abs"] = (np.inf, f"{name}: {_kind(a)} {a.shape} vs {_kind(b)} {b.shape}")
                 continue
             bad, diff, rel = _compare_arrays(np.asarray(a), np.asarray(b), rtol, atol)
             d["n"] += int(np.size(a))

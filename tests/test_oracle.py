@@ -322,6 +322,22 @@ def test_compare_only_the_quantities_asked_for(tmp_path, capsys):
     assert "loss/total" not in out.split("comparison FAILED")[1]
 
 
+def test_compare_of_different_kinds_fails_without_a_traceback(tmp_path):
+    """Numbers where the reference has strings (and the reverse, and a compound dtype) fail the quantity."""
+    other = tmp_path / "other.h5"
+    shutil.copy(GEN.REFERENCE, other)
+    with h5py.File(other, "r+") as f:
+        del f["feature_labels"], f["structures/0/G"], f["structures/1/G"]
+        f.create_dataset("feature_labels", data=np.arange(18))
+        f.create_dataset("structures/0/G", data=np.array(["a"] * 4, dtype=object), dtype=h5py.string_dtype())
+        f.create_dataset("structures/1/G", data=np.zeros(3, dtype=[("a", "f8")]))
+    for ref, oth in ((GEN.REFERENCE, other), (other, GEN.REFERENCE)):
+        q = _by_quantity(compare_files(ref, oth))
+        assert q["feature_labels"].status == "FAIL" and q["structures/*/G"].status == "FAIL"
+        assert "strings (18,) vs numbers (18,)" in q["feature_labels"].where_abs or \
+            "numbers (18,) vs strings (18,)" in q["feature_labels"].where_abs
+
+
 def test_compare_parses_json_attributes(tmp_path):
     """Issue 12 item 12: ``spec`` and ``loss_weights`` were compared as JSON text, so another code had to copy
     our exact formatting. Now as parsed values: other formatting, key order, symbols for Z and 4 for 4.0 pass;

@@ -517,9 +517,9 @@ def compare_files(ref_path, other_path, rtol: float = 1e-8, atol: float = 1e-10,
             va, vb = _attr_value(key, ref.attrs.get(key)), _attr_value(key, other.attrs.get(key))
             if va != vb:
                 out.append(Difference(f"@{key}", "FAIL", 1, 1, where_abs=f"ref {va!r} vs other {vb!r}"))
-        ds_ref, ds_other = _datasets(ref), _datasets(other)
-        if quantities is not None:
-            ds_ref = {name: d for name, d in ds_ref.items() if _quantity(name)[0] in quantities}
+        all_ref, ds_other = _datasets(ref), _datasets(other)
+        ds_ref = all_ref if quantities is None else {
+            name: d for name, d in all_ref.items() if _quantity(name)[0] in quantities}
         acc = {}
         for name, dset in ds_ref.items():
             quantity, _ = _quantity(name)
@@ -552,7 +552,7 @@ def compare_files(ref_path, other_path, rtol: float = 1e-8, atol: float = 1e-10,
             out.append(Difference(quantity, d["status"], d["n"], d["bad"], max(d["abs"][0], 0.0), where,
                                   max(d["rel"][0], 0.0), d["rel"][1]))
         if quantities is None:
-            extra = sorted({_quantity(n)[0] for n in ds_other if n not in _datasets(ref)})
+            extra = sorted({_quantity(n)[0] for n in ds_other if n not in all_ref})
             out += [Difference(q, "extra") for q in extra]
     if allow_missing:
         asked = () if quantities is None else quantities

@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import numbers as _numbers
+import os
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
@@ -49,6 +50,12 @@ UNITS = {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å³"}
 STRESS_CONVENTION = "ASE: sigma = (1/V) dE/deps, tension positive, Voigt xx yy zz yz xz xy"
 #: Atoms closer than this (Å), periodic images included, are rejected as unphysical.
 MIN_DISTANCE = 0.1
+#: Largest accepted magnitude of each field (finite values beyond are refused as absurd: a unit or parsing
+#: error, not a structure). Energy per atom: all-electron total energies reach ~1.4e6 eV/atom (Z = 118,
+#: Thomas–Fermi −0.77 Z^(7/3) Ha); forces: DFT forces at close contact stay below ~1e3 eV/Å; stress:
+#: 1e3 eV/Å³ = 1.6e5 GPa; coordinates: 1e6 Å = 0.1 mm.
+LIMITS = {"energy": (1e7, "eV/atom"), "forces": (1e4, "eV/Å"), "stress": (1e3, "eV/Å³"),
+          "positions": (1e6, "Å"), "cell": (1e6, "Å")}
 #: File name of the bundled example inside ``alw_ref/examples``.
 EXAMPLE_FILE = "mlearn_Mo.h5"
 
@@ -136,12 +143,24 @@ def _check_finite(where, field, array, per_atom):
     bad = np.argwhere(~np.isfinite(array))
     if bad.size:
         pos = tuple(int(v) for v in bad[0])
-        value = array[pos]
-        if per_atom:
-            at = f"atom {pos[0]}, component {'xyz'[pos[1]]}"
-        else:
-            at = f"index {pos if len(pos) > 1 else pos[0]}"
-        raise DataError(f"{where}: field {field!r}: non-finite value {value} at {at}")
+        raise DataError(f"{where}: field {field!r}: non-finite value {array[pos]} at {_entry(pos, per_atom)}")
+
+
+def _entry(pos, per_atom) -> str:
+    """'atom 2, component y' (per-atom arrays) or 'index 4' / 'index (1, 2)' — how messages name an entry."""
+    if per_atom:
+        return f"atom {pos[0]}, component {'xyz'[pos[1]]}"
+    return f"index {pos if len(pos) > 1 else pos[0]}"
+
+
+def _check_magnitude(where, field, array, per_atom):
+    """DataError naming the first entry of ``array`` with |value| > LIMITS[field] (finite but absurd)."""
+    limit, unit = LIMITS[field]
+    bad = np.argwhere(np.abs(array) > limit)
+    if bad.size:
+        pos = tuple(int(v) for v in bad[0])
+        raise DataError(f"{where}: field {field!r}: absurd value {array[pos]:.6g} {unit} at "
+                        f"{_entry(pos, per_atom)} (|value| must be <= {limit:g} {unit}; check the units and the source)")
 
 
 def _check_shape(where, field, array, shape):
@@ -154,8 +173,9 @@ def validate_structure(structure: Structure, index: int | None = None) -> None:
     """Raise DataError (naming structure ``index``, its name and the field) if ``structure`` is bad.
 
     Checks: dtypes and shapes; atomic numbers in 1..118; finite energy, positions, cell, forces and
-    stress where present; det(cell) > 0 Å³ when any pbc is True; no stress without pbc; no two atoms (periodic images
-    included) closer than ``MIN_DISTANCE`` Å (via ``alw_ref.neighbors.neighbor_list``).
+    stress where present, each within ``LIMITS`` (energy per atom); det(cell) > 0 Å³ when any pbc is
+    True; no stress without pbc; no two atoms (periodic images included) closer than ``MIN_DISTANCE``
+    Å (via ``alw_ref.neighbors.neighbor_list``).
     """
     s = structure
     where = _where(index, s.name)
@@ -172,8 +192,10 @@ def validate_structure(structure: Structure, index: int | None = None) -> None:
                         f"number {z[bad[0]]} (must be 1..118)")
     _check_shape(where, "positions", s.positions, (n, 3))
     _check_finite(where, "positions", s.positions, per_atom=True)
+    _check_magnitude(where, "positions", s.positions, per_atom=True)
     _check_shape(where, "cell", s.cell, (3, 3))
     _check_finite(where, "cell", s.cell, per_atom=False)
+    _check_magnitude(where, "cell", s.cell, per_atom=False)
     _check_shape(where, "pbc", s.pbc, (3,))
     if s.pbc.dtype != np.bool_:
         raise DataError(f"{where}: field 'pbc': expected bool, got dtype {s.pbc.dtype}")
@@ -182,12 +204,19 @@ def validate_structure(structure: Structure, index: int | None = None) -> None:
             raise DataError(f"{where}: field 'energy': expected a real number, got {s.energy!r}")
         if not np.isfinite(s.energy):
             raise DataError(f"{where}: field 'energy': non-finite value {s.energy}")
+        limit, unit = LIMITS["energy"]
+        if abs(s.energy) > limit * n:
+            raise DataError(f"{where}: field 'energy': absurd value {s.energy:.6g} eV for {n} atoms "
+                            f"({s.energy / n:.3g} {unit}; |E|/n_atoms must be <= {limit:g} {unit}; check the "
+                            "units and the source)")
     if s.forces is not None:
         _check_shape(where, "forces", s.forces, (n, 3))
         _check_finite(where, "forces", s.forces, per_atom=True)
+        _check_magnitude(where, "forces", s.forces, per_atom=True)
     if s.stress is not None:
         _check_shape(where, "stress", s.stress, (6,))
         _check_finite(where, "stress", s.stress, per_atom=False)
+        _check_magnitude(where, "stress", s.stress, per_atom=False)
     if s.pbc.any():
         volume = s.volume
         if not volume > 0.0:
@@ -337,8 +366,9 @@ def validate_dataset(dataset: Dataset) -> None:
     """Raise DataError if ``dataset`` breaks ``SCHEMA`` or any structure fails validate_structure.
 
     Dataset-level checks: every field is an array of the schema's dtype kind and shape (S from
-    ``n_atoms``, N from ``numbers``); n_atoms ≥ 1 and sum(n_atoms) == N (consistent offsets); stress
-    rows are all NaN exactly where has_stress is False. Then each structure is validated.
+    ``n_atoms``, N from ``numbers``); at least one structure; n_atoms ≥ 1 and sum(n_atoms) == N
+    (consistent offsets); stress rows are all NaN exactly where has_stress is False. Then each
+    structure is validated.
     """
     for key, (shape, dtype, _, _) in SCHEMA.items():
         value = getattr(dataset, key)
@@ -353,15 +383,7 @@ def validate_dataset(dataset: Dataset) -> None:
         if got != expected:
             raise DataError(f"dataset: field {key!r}: shape {got}, expected {expected} "
                             f"({len(dataset.n_atoms)} structures, {len(dataset.numbers)} atoms)")
-    bad = np.flatnonzero(dataset.n_atoms < 1)
-    if bad.size:
-        k = int(bad[0])
-        raise DataError(f"{_where(k, dataset.name[k])}: field 'n_atoms': {dataset.n_atoms[k]} "
-                        "atoms (must be ≥ 1)")
-    total = int(dataset.n_atoms.sum())
-    if total != N:
-        raise DataError(f"dataset: field 'n_atoms': offsets inconsistent: sum(n_atoms) = {total} "
-                        f"but the per-atom arrays have {N} rows")
+    _check_atom_counts(dataset.n_atoms, N, dataset.name)
     absent_but_set = ~dataset.has_stress & ~np.isnan(dataset.stress).all(axis=1)
     if absent_but_set.any():
         k = int(np.flatnonzero(absent_but_set)[0])
@@ -404,7 +426,9 @@ def read_dataset(path) -> Dataset:
     """Read and validate a dataset.h5 file.
 
     Raises DataError naming the file if it is not HDF5, not an alw_ref dataset (root attribute
-    ``format``), of another ``format_version``, misses a dataset, or fails ``validate_dataset``.
+    ``format``), of another ``format_version``, misses a field, declares sizes that disagree with each
+    other or with the file (``_declared_fields``: checked before any array is read, so a damaged header
+    cannot make it allocate gigabytes), has no structures, or fails ``validate_dataset``.
     """
     path = Path(path)
     if not path.is_file():
@@ -413,34 +437,119 @@ def read_dataset(path) -> Dataset:
         f = h5py.File(path, "r")
     except OSError as err:
         raise DataError(f"{path}: not a readable HDF5 file ({err})") from None
-    with f:
-        fmt = f.attrs.get("format")
-        if isinstance(fmt, bytes):
-            fmt = fmt.decode("utf-8", "replace")
-        if fmt != FORMAT_NAME:
-            found = "no 'format' attribute" if fmt is None else f"format {fmt!r}"
-            raise DataError(f"{path}: not an alw_ref dataset file: found {found} at the root, "
-                            f"expected format {FORMAT_NAME!r}")
-        version = f.attrs.get("format_version")
-        if version is None or np.ndim(version) != 0 or version != FORMAT_VERSION:
-            found = ("no 'format_version' attribute" if version is None else
-                     f"dataset format version {np.asarray(version).tolist()!r}")
-            raise DataError(f"{path}: {found} is not supported "
-                            f"(this alw_ref reads format_version {FORMAT_VERSION})")
-        arrays = {}
-        for key, (_, dtype, _, _) in SCHEMA.items():
-            if key not in f:
-                raise DataError(f"{path}: field {key!r}: dataset missing from the file")
-            if dtype == "str":
-                arrays[key] = np.array(f[key].asstr()[()], dtype=str).reshape(f[key].shape)
-            else:
-                arrays[key] = f[key][()]
-    dataset = Dataset(**arrays)
     try:
+        with f:
+            _check_format(f)
+            fields_ = _declared_fields(f)
+            n_atoms = fields_["n_atoms"][()]
+            _check_atom_counts(n_atoms, fields_["numbers"].shape[0])
+            arrays = {key: _read_field(key, ds) for key, ds in fields_.items()}
+        dataset = Dataset(**arrays)
         validate_dataset(dataset)
     except DataError as err:
         raise DataError(f"{path}: {err}") from None
+    except OSError as err:          # HDF5 metadata damaged past the header
+        raise DataError(f"{path}: damaged HDF5 file, cannot read it ({err})") from None
     return dataset
+
+
+def _check_format(f) -> None:
+    """DataError unless the root attributes say alw_ref dataset, format_version FORMAT_VERSION."""
+    fmt = f.attrs.get("format")
+    if isinstance(fmt, bytes):
+        fmt = fmt.decode("utf-8", "replace")
+    if not isinstance(fmt, str) or fmt != FORMAT_NAME:
+        found = "no 'format' attribute" if fmt is None else f"format {np.asarray(fmt).tolist()!r}"
+        raise DataError(f"not an alw_ref dataset file: found {found} at the root, expected format {FORMAT_NAME!r}")
+    version = f.attrs.get("format_version")
+    if version is None or np.ndim(version) != 0 or version != FORMAT_VERSION:
+        found = ("no 'format_version' attribute" if version is None else
+                 f"dataset format version {np.asarray(version).tolist()!r}")
+        raise DataError(f"{found} is not supported (this alw_ref reads format_version {FORMAT_VERSION})")
+
+
+def _declared_fields(f) -> dict:
+    """The SCHEMA fields of open file ``f`` as h5py datasets, checked from their headers alone.
+
+    DataError naming the field when one is missing or not a dataset, has the wrong kind of values
+    (e.g. numbers for ``name``), a shape that disagrees with S = len(n_atoms) and N = len(numbers),
+    stores fewer bytes in the file than its shape declares (uncompressed data), or when the arrays
+    would not fit in this machine's memory."""
+    out = {}
+    for key, (_, dtype, _, _) in SCHEMA.items():
+        ds = f.get(key)
+        if ds is None:
+            raise DataError(f"field {key!r}: dataset missing from the file")
+        if not isinstance(ds, h5py.Dataset):
+            raise DataError(f"field {key!r}: expected an HDF5 dataset, found a {type(ds).__name__}")
+        is_str = h5py.check_string_dtype(ds.dtype) is not None
+        if (dtype == "str") != is_str or (not is_str and ds.dtype.kind not in _DTYPE_KINDS[dtype]):
+            got = "strings" if is_str else f"dtype {ds.dtype}"
+            want = "UTF-8 strings" if dtype == "str" else f"{dtype} values"
+            raise DataError(f"field {key!r}: expected {want}, got {got}")
+        out[key] = ds
+    for key, size in (("n_atoms", "S"), ("numbers", "N")):
+        if out[key].shape is None or len(out[key].shape) != 1:
+            raise DataError(f"field {key!r}: declared shape {out[key].shape}, expected a 1-D array ({size},)")
+    S, N = out["n_atoms"].shape[0], out["numbers"].shape[0]
+    for key, (shape, _, _, _) in SCHEMA.items():
+        expected = tuple(S if d == "S" else N if d == "N" else d for d in shape)
+        if out[key].shape != expected:
+            raise DataError(f"field {key!r}: declared shape {out[key].shape}, expected {expected} from "
+                            f"len(n_atoms) = {S} structures and len(numbers) = {N} atoms")
+    total = 0
+    for key, ds in out.items():
+        nbytes = ds.size * (8 if h5py.check_string_dtype(ds.dtype) else ds.dtype.itemsize)
+        total += nbytes
+        if ds.id.get_create_plist().get_nfilters() == 0 and h5py.check_string_dtype(ds.dtype) is None:
+            stored = ds.id.get_storage_size()
+            if stored < nbytes:
+                raise DataError(f"field {key!r}: declares shape {ds.shape} ({_gib(nbytes)}) but the file "
+                                f"stores {stored} bytes of it: truncated or damaged file")
+    memory = _physical_memory()
+    if memory and total > memory:
+        raise DataError(f"the fields declare {S} structures and {N} atoms ({_gib(total)}), more than this "
+                        f"machine's memory ({_gib(memory)})")
+    return out
+
+
+def _gib(nbytes) -> str:
+    return f"{nbytes / 2**30:.3g} GiB"
+
+
+def _physical_memory() -> int:
+    """Bytes of physical memory, or 0 when the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+def _check_atom_counts(n_atoms, n_rows, names=None) -> None:
+    """DataError unless there is a structure, every n_atoms is in 1..n_rows and sum(n_atoms) == n_rows
+    (``read_dataset`` checks this before it reads the per-atom arrays; ``names`` for the message)."""
+    if n_atoms.shape[0] == 0:
+        raise DataError("dataset: no structures (field 'n_atoms' is empty; an empty dataset can be neither "
+                        "trained on nor evaluated)")
+    bad = np.flatnonzero((n_atoms < 1) | (n_atoms > n_rows))
+    if bad.size:
+        k = int(bad[0])
+        raise DataError(f"{_where(k, None if names is None else names[k])}: field 'n_atoms': {n_atoms[k]} "
+                        f"atoms (must be ≥ 1 and at most the {n_rows} rows of the per-atom arrays)")
+    total = int(n_atoms.sum())
+    if total != n_rows:
+        raise DataError(f"dataset: field 'n_atoms': offsets inconsistent: sum(n_atoms) = {total} "
+                        f"but the per-atom arrays have {n_rows} rows")
+
+
+def _read_field(key, ds) -> np.ndarray:
+    """Values of one checked field; DataError naming it for strings that are not valid UTF-8."""
+    if SCHEMA[key][1] != "str":
+        return ds[()]
+    try:
+        return np.array(ds.asstr()[()], dtype=str).reshape(ds.shape)
+    except UnicodeDecodeError as err:
+        raise DataError(f"field {key!r}: not valid UTF-8 ({err})") from None
 
 
 # ---------------------------------------------------------------------------------------------

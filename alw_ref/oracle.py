@@ -28,8 +28,12 @@ reproduce the columns are stored in the root attribute ``dscribe_acsf``. G3 does
 ACSFSpec (a spec with a g3 key is rejected by ``ACSFSpec.from_dict``). Model quantities never
 depend on the order.
 
-Comparison (``compare_files``): every dataset of the reference file is a quantity; the
-per-structure ones are pooled over structures (``structures/*/G``). Float arrays fail where
+Comparison (``compare_files``): both files must say they are oracle files of this format version,
+and the reference must hold structures and at least the quantities asked for (default: the
+descriptor part every file has), so an empty or foreign reference cannot pass. Every dataset of the
+reference file (or each quantity asked for) is a quantity; the per-structure ones are pooled over
+structures (``structures/*/G``). The root attributes ``spec`` and ``loss_weights`` are compared as
+parsed values (``ACSFSpec.from_dict(json.loads(…)).to_dict()``, a dict of floats), not as JSON text. Float arrays fail where
 |other − ref| > atol + rtol·|ref| or NaN appears in only one; integer, bool and string arrays must
 be equal. The report gives per quantity the largest absolute and relative difference and where
 (structure, atom, feature label, …); missing quantities fail unless ``allow_missing``.
@@ -63,9 +67,8 @@ ORACLE_FORMAT_VERSION = 1
 ORDERS = ("native", "dscribe")
 #: (η, R_s) of the radial function that is G1 = Σ_j f_c(R_ij).
 G1_PARAMS = (0.0, 0.0)
-#: Root attributes that must agree for two oracle files to be comparable.
-COMPARED_ATTRS = ("spec", "descriptor_order", "loss_form", "loss_weights")
-
+#: Root attributes that must agree for two oracle files to be comparable (JSON ones compared parsed).
+COMPARED_ATTRS = ("spec", "descriptor_order", "loss_form", "loss_weights", "n_structures")
 
 
 def _loss_text(component):
@@ -123,6 +126,12 @@ LAYOUT = {
     "theta_map/row": (("parameter",), "int64", "1", "input unit of W (layer 0: native feature index; −1 for a bias)"),
     "theta_map/col": (("parameter",), "int64", "1", "output unit of W or b"),
 }
+#: Quantities (LAYOUT paths, ``<k>`` → ``*``) every oracle file holds, and those only written with a model.
+DESCRIPTOR_QUANTITIES = tuple(q.replace("<k>", "*") for q in LAYOUT if q.split("/")[-1] in (
+    "feature_labels", "feature_native_index", "numbers", "species", "positions", "cell", "pbc", "nl_i", "nl_j",
+    "nl_shift", "nl_r", "nl_d", "G", "block_first", "block_j", "dG_dr", "dG_deps", "ref_energy", "ref_forces",
+    "ref_stress", "has_stress"))
+MODEL_QUANTITIES = tuple(q.replace("<k>", "*") for q in LAYOUT if q.replace("<k>", "*") not in DESCRIPTOR_QUANTITIES)
 #: Axes and units of the datasets ``potential.write_model`` puts in the /model group (native feature order).
 MODEL_LAYOUT = {"g_mean": (("element", "native_feature"), "1"), "g_scale": (("element", "native_feature"), "1"),
                 "e_ref": (("element",), "eV/atom"), "theta": (("parameter",), "mixed")}
@@ -388,7 +397,9 @@ def _describe_index(ref, name: str, index: tuple) -> str:
     words = [] if k is None else [f"structure {k}"]
     for axis, i in zip(axes, index):
         i = int(i)
-        if axis == "feature" and "feature_labels" in ref and i < len(ref["feature_labels"]):
+        labels = ref.get("feature_labels")
+        if axis == "feature" and isinstance(labels, h5py.Dataset) and h5py.check_string_dtype(labels.dtype) \
+                and i < len(labels):
             words.append(f"feature {i} ({ref['feature_labels'].asstr()[i]})")
         elif axis == "block" and k is not None and f"structures/{k}/block_first" in ref:
             centre = int(np.searchsorted(ref[f"structures/{k}/block_first"][()], i, side="right") - 1)
@@ -417,16 +428,98 @@ def _compare_arrays(a: np.ndarray, b: np.ndarray, rtol: float, atol: float):
     return bad, diff, rel
 
 
+def parse_quantities(text: str) -> tuple:
+    """Quantity names from a comma-separated list of LAYOUT quantities (``structures/*/G``, ``loss/gradient``)
+    and the words ``descriptors`` and ``model`` (the two parts); DataError naming an unknown one."""
+    known = DESCRIPTOR_QUANTITIES + MODEL_QUANTITIES
+    out = []
+    for word in (w.strip() for w in text.split(",")):
+        names = {"descriptors": DESCRIPTOR_QUANTITIES, "model": MODEL_QUANTITIES}.get(word, (word,))
+        for name in names:
+            if name not in known:
+                raise DataError(f"--quantities: unknown quantity {name!r} (choose from descriptors, model, "
+                                f"{', '.join(known)})")
+            if name not in out:
+                out.append(name)
+    return tuple(out)
+
+
+def _check_oracle_file(path, f, role: str) -> None:
+    """DataError unless ``f`` says it is an alw_ref oracle file of ORACLE_FORMAT_VERSION."""
+    fmt, version = f.attrs.get("format"), f.attrs.get("format_version")
+    if not isinstance(fmt, str) or fmt != ORACLE_FORMAT:
+        found = "no 'format' attribute" if fmt is None else f"format {np.asarray(fmt).tolist()!r}"
+        raise DataError(f"{path}: {role} is not an alw_ref oracle file: found {found} at the root, "
+                        f"expected format {ORACLE_FORMAT!r}")
+    if not isinstance(version, (int, np.integer)) or version != ORACLE_FORMAT_VERSION:
+        raise DataError(f"{path}: {role} has oracle format_version {version!r}; this alw_ref compares "
+                        f"format_version {ORACLE_FORMAT_VERSION}")
+
+
+def _check_reference(path, f, quantities) -> None:
+    """DataError unless reference ``f`` holds structures and every quantity in ``quantities`` (for every
+    structure): an empty or partial reference must not pass a comparison with nothing compared."""
+    n = f.attrs.get("n_structures")
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise DataError(f"{path}: the reference holds no structures (n_structures = {n!r}): nothing to compare")
+    for q in quantities:
+        names = [q.replace("*", str(k)) for k in range(int(n))] if q.startswith("structures/*/") else [q]
+        absent = [name for name in names if not isinstance(f.get(name), h5py.Dataset)]
+        if absent:
+            more = f" (+{len(absent) - 1} more)" if len(absent) > 1 else ""
+            raise DataError(f"{path}: the reference lacks {absent[0]}{more} of quantity {q} (asked for)")
+
+
+def _attr_value(key: str, raw):
+    """A root attribute as a comparable value: ``spec`` as ``ACSFSpec.from_dict(json.loads(…)).to_dict()`` and
+    ``loss_weights`` as a dict of floats (parsed, so JSON formatting does not matter), others as is."""
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    try:
+        if key == "spec":
+            return ACSFSpec.from_dict(json.loads(str(raw))).to_dict()
+        if key == "loss_weights":
+            weights = json.loads(str(raw))
+            return {str(k): float(v) for k, v in weights.items()} if isinstance(weights, dict) else weights
+    except (ALWError, ValueError, TypeError, AttributeError) as err:
+        return f"unparseable: {err}"
+    return np.asarray(raw).tolist()
+
+
+def _values(dset) -> np.ndarray:
+    """Values of an HDF5 dataset; strings as an object array of str."""
+    if h5py.check_string_dtype(dset.dtype):
+        return np.asarray(dset.asstr()[()], object)
+    return np.asarray(dset[()])
+
+
+def _kind(a: np.ndarray) -> str:
+    """'strings', 'numbers' or the dtype, for deciding whether two arrays can be compared value by value."""
+    return "strings" if a.dtype.kind in "OUS" else "numbers" if a.dtype.kind in "biufc" else str(a.dtype)
+
+
 def compare_files(ref_path, other_path, rtol: float = 1e-8, atol: float = 1e-10,
-                  allow_missing: bool = False) -> list:
-    """Difference per quantity of oracle file ``other_path`` against ``ref_path`` (module docstring)."""
+                  allow_missing: bool = False, quantities=None) -> list:
+    """Difference per quantity of oracle file ``other_path`` against ``ref_path`` (module docstring).
+
+    Both must be oracle files of this format version and the reference must hold structures and the
+    quantities asked for (``quantities``, default DESCRIPTOR_QUANTITIES, the part every file has): DataError
+    otherwise. With ``quantities`` only those are compared, and each must be in ``other_path`` whatever
+    ``allow_missing`` says; without, every dataset of the reference is compared."""
     with h5py.File(ref_path, "r") as ref, h5py.File(other_path, "r") as other:
+        _check_oracle_file(ref_path, ref, "the reference")
+        _check_oracle_file(other_path, other, "the file to compare")
+        _check_reference(ref_path, ref, DESCRIPTOR_QUANTITIES if quantities is None else quantities)
         out = []
         for key in COMPARED_ATTRS:
-            va, vb = ref.attrs.get(key), other.attrs.get(key)
-            if va is not None and not np.array_equal(np.asarray(va), np.asarray(vb)):
+            va, vb = _attr_value(key, ref.attrs.get(key)), _attr_value(key, other.attrs.get(key))
+            if va != vb:
                 out.append(Difference(f"@{key}", "FAIL", 1, 1, where_abs=f"ref {va!r} vs other {vb!r}"))
-        ds_ref, ds_other = _datasets(ref), _datasets(other)
+        all_ref, ds_other = _datasets(ref), _datasets(other)
+        ds_ref = all_ref if quantities is None else {
+            name: d for name, d in all_ref.items() if _quantity(name)[0] in quantities}
         acc = {}
         for name, dset in ds_ref.items():
             quantity, _ = _quantity(name)
@@ -436,12 +529,10 @@ def compare_files(ref_path, other_path, rtol: float = 1e-8, atol: float = 1e-10,
                 d["status"] = "missing" if d["status"] != "FAIL" else "FAIL"
                 d["absent"].append(name)
                 continue
-            a, b = dset[()], ds_other[name][()]
-            if dset.dtype.kind == "O" or h5py.check_string_dtype(dset.dtype):
-                a, b = np.asarray(dset.asstr()[()], object), np.asarray(ds_other[name].asstr()[()], object)
-            if a.shape != b.shape:
+            a, b = _values(dset), _values(ds_other[name])
+            if a.shape != b.shape or _kind(a) != _kind(b):
                 d["status"], d["bad"] = "FAIL", d["bad"] + 1
-                d["abs"] = (np.inf, f"{name}: shape {a.shape} vs {b.shape}")
+                d["abs"] = (np.inf, f"{name}: {_kind(a)} {a.shape} vs {_kind(b)} {b.shape}")
                 continue
             bad, diff, rel = _compare_arrays(np.asarray(a), np.asarray(b), rtol, atol)
             d["n"] += int(np.size(a))
@@ -460,10 +551,13 @@ def compare_files(ref_path, other_path, rtol: float = 1e-8, atol: float = 1e-10,
                 where = f"absent from other: {d['absent'][0]}{more}" + (f"; {where}" if where else "")
             out.append(Difference(quantity, d["status"], d["n"], d["bad"], max(d["abs"][0], 0.0), where,
                                   max(d["rel"][0], 0.0), d["rel"][1]))
-        extra = sorted({_quantity(n)[0] for n in ds_other if n not in ds_ref})
-        out += [Difference(q, "extra") for q in extra]
+        if quantities is None:
+            extra = sorted({_quantity(n)[0] for n in ds_other if n not in all_ref})
+            out += [Difference(q, "extra") for q in extra]
     if allow_missing:
-        out = [d if d.status != "missing" else Difference(d.quantity, "missing (allowed)") for d in out]
+        asked = () if quantities is None else quantities
+        out = [d if d.status != "missing" or d.quantity in asked else Difference(d.quantity, "missing (allowed)")
+               for d in out]
     return out
 
 
@@ -525,8 +619,21 @@ def build_parser() -> argparse.ArgumentParser:
     a("--rtol", type=float, default=1e-8, help="relative tolerance of --compare (default: 1e-8)")
     a("--atol", type=float, default=1e-10, help="absolute tolerance of --compare (default: 1e-10)")
     a("--allow-missing", action="store_true",
-      help="with --compare: quantities absent from OTHER are reported but do not fail (default: they fail)")
+      help="with --compare: quantities absent from OTHER are reported but do not fail, except those named by "
+           "--quantities (default: they fail)")
+    a("--quantities", type=_quantities_arg, metavar="Q1,Q2,...",
+      help="with --compare: compare only these quantities (e.g. structures/*/G,structures/*/forces,loss/gradient, "
+           "or the words descriptors and model); REF and OTHER must both hold them. Default: every quantity of "
+           "REF, which must hold at least the descriptor part")
     return p
+
+
+def _quantities_arg(text: str) -> tuple:
+    """argparse type of --quantities: ``parse_quantities`` with its message kept."""
+    try:
+        return parse_quantities(text)
+    except DataError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _run(args, parser) -> int:
@@ -534,7 +641,8 @@ def _run(args, parser) -> int:
         for path in args.compare:
             if not Path(path).is_file():
                 raise DataError(f"{path}: no such file")
-        diffs = compare_files(*args.compare, rtol=args.rtol, atol=args.atol, allow_missing=args.allow_missing)
+        diffs = compare_files(*args.compare, rtol=args.rtol, atol=args.atol, allow_missing=args.allow_missing,
+                              quantities=args.quantities)
         print(format_report(diffs, args.rtol, args.atol))
         passed = comparison_passed(diffs)
         print("comparison PASSED" if passed else

@@ -30,10 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from alw_ref.units import EV_PER_A3_TO_GPA, VOIGT_PAIRS
-
-_VOIGT_A = [a for a, _ in VOIGT_PAIRS]
-_VOIGT_B = [b for _, b in VOIGT_PAIRS]
+# Own constants, not imported from the package's units module (a cross-check must not share what it checks):
+#: 1 eV/Å³ in GPa from the SI definitions: e = 1.602176634e-19 J (exact), 1 Å³ = 1e-30 m³, 1 GPa = 1e9 Pa.
+EV_PER_A3_IN_GPA = 1.602176634e-19 / 1e-30 / 1e9
+#: ASE's Voigt order of a stress 6-vector (ase.stress.full_3x3_to_voigt_6_stress): xx yy zz yz xz xy.
+VOIGT = "xx yy zz yz xz xy".split()
+_VOIGT_A = ["xyz".index(c[0]) for c in VOIGT]
+_VOIGT_B = ["xyz".index(c[1]) for c in VOIGT]
 
 
 def _t(array, dtype=torch.float64) -> torch.Tensor:
@@ -183,7 +186,7 @@ def loss_terms(pred: TorchPrediction, tb: TorchBatch, form: str = "rmse") -> dic
     res = {
         "energy": (pred.energy_s - tb.energy_s) / tb.n_atoms_s,
         "forces": (pred.forces_ic - tb.forces_ic).reshape(-1),
-        "stress": ((pred.stress_sv[tb.has_stress_s] - tb.stress_sv[tb.has_stress_s]) * EV_PER_A3_TO_GPA).reshape(-1),
+        "stress": ((pred.stress_sv[tb.has_stress_s] - tb.stress_sv[tb.has_stress_s]) * EV_PER_A3_IN_GPA).reshape(-1),
     }
     out = {}
     for k, r in res.items():

@@ -4,6 +4,12 @@
 volume ≥ 0.6·abc), random pbc flags, 1–3 elements and atoms placed by rejection sampling so that
 every interatomic distance, periodic images included, is ≥ ``min_distance`` (checked by brute force
 over images). Positions are drawn from a NumPy generator seeded by hypothesis (reproducible).
+
+Draws exercise the descriptors (issue 14: many draws used to be single atoms or atoms without
+neighbours, whose finite-difference checks compare zeros): atoms grow as a cluster, each new one at
+min_distance … ``reach`` Å from an earlier one, so every atom has a neighbour within ``reach`` (a lone
+atom needs a periodic image within ``reach``, else the draw is rejected); the atoms cycle through the
+drawn elements before repeating one, so a structure of n atoms holds min(n, n_elements) elements.
 """
 
 import math
@@ -57,10 +63,18 @@ def min_distance_ok(positions, cell, pbc, min_distance):
     return len(brute_force_neighbor_list(positions, cell, pbc, min_distance).d_n) == 0
 
 
+def has_neighbours(positions, cell, pbc, reach):
+    """True when every atom has another atom or a periodic image within ``reach`` Å."""
+    nl = brute_force_neighbor_list(positions, cell, pbc, reach)
+    return bool(np.all(np.diff(nl.first_i) > 0))
+
+
 @st.composite
-def structures(draw, n_atoms=(1, 5), n_elements=(1, 3), min_distance=0.9, pbc=None, elements=ELEMENTS):
+def structures(draw, n_atoms=(1, 5), n_elements=(2, 3), min_distance=0.9, pbc=None, elements=ELEMENTS,
+               reach=3.5):
     """SimpleNamespace(numbers (n,) int64, positions (n, 3) float64 Å, cell (3, 3) float64 Å,
-    pbc (3,) bool, elements tuple of the Z the spec should cover (may be absent from numbers))."""
+    pbc (3,) bool, elements tuple of the Z the spec should cover (may be absent from numbers)).
+    Every atom has a neighbour (periodic images included) within ``reach`` Å (module docstring)."""
     cell = draw(cells())
     if pbc is None:
         pbc = tuple(draw(st.booleans()) for _ in range(3))
@@ -72,10 +86,16 @@ def structures(draw, n_atoms=(1, 5), n_elements=(1, 3), min_distance=0.9, pbc=No
     for _ in range(50 * n):
         if len(positions) == n:
             break
-        trial = np.vstack([positions, rng.random(3) @ cell])
+        if len(positions) == 0:
+            new = rng.random(3) @ cell
+        else:
+            direction = rng.normal(size=3)
+            new = (positions[rng.integers(len(positions))]
+                   + direction / np.linalg.norm(direction) * rng.uniform(min_distance, reach))
+        trial = np.vstack([positions, new])
         if min_distance_ok(trial, cell, pbc, min_distance):
             positions = trial
-    assume(len(positions) == n)
-    numbers = np.array([els[k] for k in rng.integers(0, n_el, n)], np.int64)
+    assume(len(positions) == n and has_neighbours(positions, cell, pbc, reach))
+    numbers = np.array([els[k % n_el] for k in rng.permutation(n)], np.int64)
     return SimpleNamespace(numbers=numbers, positions=positions, cell=cell, pbc=np.array(pbc, bool),
                            elements=els)

@@ -31,6 +31,7 @@ Conventions that differ in DScribe and how they are mapped (``dscribe_columns``)
     (i, j) of ∂G_i/∂r_j summed over the images of j: the same quantity once densified.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -301,6 +302,22 @@ def torch_reference():
     finally:
         sys.path.remove(str(BENCHMARKS))
     return module
+
+
+def test_torch_reference_has_its_own_constants_and_they_agree_with_ase(torch_reference):
+    """Issue 14: the PyTorch reference must not take the Voigt pairs and the eV/Å³ → GPa factor from
+    alw_ref.units (it could not catch an error in them). Its own constants against ASE: the GPa factor
+    against 1/ase.units.GPa (CODATA 2014 there, 2018 here: 8e-9 relative apart), the Voigt order against
+    ase.stress.full_3x3_to_voigt_6_stress of a symmetric tensor whose entries number their Voigt slot."""
+    ase_units = pytest.importorskip("ase.units")
+    from ase.stress import full_3x3_to_voigt_6_stress
+
+    source = (BENCHMARKS / "torch_reference.py").read_text()
+    assert not re.search(r"^\s*(from|import)\s+alw_ref\.units", source, re.M)
+    assert torch_reference.EV_PER_A3_IN_GPA == pytest.approx(1.0 / ase_units.GPa, rel=1e-8)
+    tensor = np.array([[0.0, 5.0, 4.0], [5.0, 1.0, 3.0], [4.0, 3.0, 2.0]])
+    np.testing.assert_array_equal(full_3x3_to_voigt_6_stress(tensor), np.arange(6.0))
+    np.testing.assert_array_equal(tensor[torch_reference._VOIGT_A, torch_reference._VOIGT_B], np.arange(6.0))
 
 
 def mixed_dataset(seed):

@@ -464,3 +464,151 @@ def test_docs_schema_table_matches_schema():
         assert table[name][1] == dtype, name
         assert table[name][2] == (unit or "—"), name
         assert table[name][3] == meaning, name
+
+
+# --------------------------------------------------------------------------------------------
+# hostile files (issue 12, items 7, 10 and 13): refused from the headers, before any large read
+
+
+def _rewrite(path, key, **create):
+    """Replace dataset ``key`` of file ``path`` by ``h5py.create_dataset(key, **create)``."""
+    with h5py.File(path, "a") as f:
+        unit = f[key].attrs["unit"]
+        del f[key]
+        f.create_dataset(key, **create).attrs["unit"] = unit
+
+
+def test_read_refuses_declared_sizes_the_file_does_not_hold(dataset, tmp_path):
+    """Issue 12 item 7: an 11 kB file declaring 1e9 atoms made read_dataset allocate 7.45 GiB, then 22 GiB.
+    The declared shapes are now checked against each other and against the bytes the file stores before
+    any array is read (this test allocates nothing large; on the old code it asked for 7.45 GiB)."""
+    path = tmp_path / "d.h5"
+    write_dataset(dataset.subset([0]), path)                     # one structure of 1 atom
+    n = 10**9
+    _rewrite(path, "n_atoms", data=np.array([n]))
+    for key, shape, dtype in (("numbers", (n,), "int64"), ("positions", (n, 3), "float64"),
+                              ("forces", (n, 3), "float64")):
+        _rewrite(path, key, shape=shape, dtype=dtype)             # declared, never written: 0 bytes stored
+    assert path.stat().st_size < 64 * 1024
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: field 'numbers': declares shape "
+                                        r"\(1000000000,\) \(7\.45 GiB\) but the file stores 0 bytes of it: "
+                                        r"truncated or damaged file"):
+        read_dataset(path)
+    # sizes that disagree with each other are named from the headers, before reading
+    write_dataset(dataset, path)
+    _rewrite(path, "positions", shape=(n, 3), dtype="float64")
+    with pytest.raises(DataError, match=r"field 'positions': declared shape \(1000000000, 3\), expected "
+                                        r"\(22, 3\) from len\(n_atoms\) = 6 structures and len\(numbers\) = 22"):
+        read_dataset(path)
+    # compressed data can hold many values in few bytes: then the machine's memory is the bound
+    write_dataset(dataset.subset([0]), path)
+    n = 10**12
+    _rewrite(path, "n_atoms", data=np.array([n]))
+    for key, shape, dtype in (("numbers", (n,), "int64"), ("positions", (n, 3), "float64"),
+                              ("forces", (n, 3), "float64")):
+        _rewrite(path, key, shape=shape, dtype=dtype, chunks=True,
+                 compression="gzip")
+    with pytest.raises(DataError, match=r"the fields declare 1 structures and 1000000000000 atoms "
+                                        r"\(5\.22e\+04 GiB\), more than this machine's memory"):
+        read_dataset(path)
+
+
+def test_read_refuses_inconsistent_atom_counts_before_reading_atoms(dataset, tmp_path, monkeypatch):
+    path = tmp_path / "d.h5"
+    write_dataset(dataset, path)
+    _rewrite(path, "n_atoms", data=np.array([1, 4, 2, 7, 3, 2**40]))
+    read = []
+    original = data._read_field
+    monkeypatch.setattr(data, "_read_field", lambda key, ds: read.append(key) or original(key, ds))
+    with pytest.raises(DataError, match=r"structure 5: field 'n_atoms': 1099511627776 atoms \(must be ≥ 1 and "
+                                        r"at most the 22 rows of the per-atom arrays\)"):
+        read_dataset(path)
+    assert read == []
+
+
+@pytest.mark.parametrize("key, create, message", [
+    ("name", dict(data=np.arange(6)), r"field 'name': expected UTF-8 strings, got dtype int64"),
+    ("config_type", dict(data=np.zeros(6)), r"field 'config_type': expected UTF-8 strings, got dtype float64"),
+    ("energy", dict(data=np.array(["a"] * 6, dtype=object), dtype=h5py.string_dtype()),
+     r"field 'energy': expected float64 values, got strings"),
+    ("pbc", dict(data=np.ones((6, 3), np.int64)), r"field 'pbc': expected bool values, got dtype int64"),
+    ("name", dict(data=np.array([b"ok", b"\xff\xfe", b"", b"", b"", b""], dtype=object),
+                  dtype=h5py.string_dtype("ascii")), r"field 'name': not valid UTF-8"),
+    ("n_atoms", dict(data=5), r"field 'n_atoms': declared shape \(\), expected a 1-D array \(S,\)"),
+    ("numbers", dict(data=h5py.Empty("i8")), r"field 'numbers': declared shape None, expected a 1-D array \(N,\)"),
+    ("energy", dict(data=np.zeros(6, dtype=[("a", "f8")])), r"field 'energy': expected float64 values, got dtype"),
+])
+def test_read_refuses_fields_of_the_wrong_kind(dataset, tmp_path, key, create, message):
+    """Issue 12 item 10: a non-string ``name`` gave a traceback; every field's kind and rank is checked from
+    its header."""
+    path = tmp_path / "d.h5"
+    write_dataset(dataset, path)
+    _rewrite(path, key, **create)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: {message}"):
+        read_dataset(path)
+
+
+def test_read_refuses_a_group_in_place_of_a_field(dataset, tmp_path):
+    path = tmp_path / "d.h5"
+    write_dataset(dataset, path)
+    with h5py.File(path, "a") as f:
+        del f["name"]
+        f.create_group("name")
+    with pytest.raises(DataError, match=r"field 'name': expected an HDF5 dataset, found a Group"):
+        read_dataset(path)
+
+
+def test_empty_dataset_is_refused_with_a_clear_message(dataset, tmp_path):
+    """Issue 12 item 13: an empty dataset file was read silently; training then failed with 'ACSFSpec.elements:
+    at least one element is required'."""
+    empty = dataset.subset(np.zeros(0, np.int64))
+    path = tmp_path / "empty.h5"
+    data._write_hdf5(empty, path)                                 # as another writer could
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: dataset: no structures \(field 'n_atoms' "
+                                        r"is empty"):
+        read_dataset(path)
+    with pytest.raises(DataError, match=r"^dataset: no structures"):
+        write_dataset(empty, tmp_path / "other.h5")
+    assert not (tmp_path / "other.h5").exists()
+
+
+ABSURD_CASES = [
+    (dict(energy=1e200), r"field 'energy': absurd value 1e\+200 eV for 3 atoms \(3\.33e\+199 eV/atom; "
+                         r"\|E\|/n_atoms must be <= 1e\+07 eV/atom; check the units and the source\)"),
+    (dict(energy=-3.1e7), r"field 'energy': absurd value -3\.1e\+07 eV for 3 atoms"),
+    (dict(forces=np.where(_inf_at((3, 3), (2, 1)) > 0, 1e200, 0.0)),
+     r"field 'forces': absurd value 1e\+200 eV/Å at atom 2, component y \(\|value\| must be <= 10000 eV/Å"),
+    (dict(stress=np.where(_inf_at(6, 3) > 0, -2e3, 0.0)),
+     r"field 'stress': absurd value -2000 eV/Å³ at index 3 \(\|value\| must be <= 1000 eV/Å³"),
+    (dict(positions=np.array([[0., 0, 0], [1.5, 0, 0], [0, 1e200, 0]])),
+     r"field 'positions': absurd value 1e\+200 Å at atom 2, component y"),
+    (dict(cell=np.diag([5.0, 5.0, 3e6])), r"field 'cell': absurd value 3e\+06 Å at index \(2, 2\)"),
+]
+
+
+@pytest.mark.parametrize("changes, message", ABSURD_CASES)
+def test_absurd_but_finite_values_are_named(changes, message):
+    """Issue 12 item 13: finite but absurd labels (1e200) passed validation and broke training later."""
+    with pytest.raises(DataError, match=r"^structure 5 \('w'\): " + message):
+        validate_structure(_base(**changes), index=5)
+
+
+def test_absurd_label_in_a_file_names_file_structure_and_field(dataset, tmp_path):
+    path = tmp_path / "d.h5"
+    write_dataset(dataset, path)
+    with h5py.File(path, "a") as f:
+        f["energy"][4] = 1e200
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: structure 4 \('s4'\): field 'energy': "
+                                        r"absurd value 1e\+200 eV for 3 atoms"):
+        read_dataset(path)
+    # the limits leave real data alone: all-electron total energies of heavy atoms reach ~1.4e6 eV/atom
+    validate_structure(_base(energy=-3 * 1.5e6, forces=np.full((3, 3), 500.0), stress=np.full(6, 5.0)))
+
+
+def test_read_refuses_a_format_attribute_that_is_an_array(dataset, tmp_path):
+    path = tmp_path / "d.h5"
+    write_dataset(dataset, path)
+    with h5py.File(path, "a") as f:
+        f.attrs["format"] = np.array(["alw_ref.dataset"] * 2, dtype=object)
+    with pytest.raises(DataError, match=r"not an alw_ref dataset file: found format \['alw_ref.dataset', "):
+        read_dataset(path)

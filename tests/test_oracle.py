@@ -2,6 +2,7 @@
 DScribe feature order (against DScribe itself), model file vs random model, θ map, layout docs, CLI."""
 
 import importlib.util
+import json
 import re
 import shutil
 from pathlib import Path
@@ -10,13 +11,15 @@ import h5py
 import numpy as np
 import pytest
 
-from alw_ref.acsf import ACSFSpec
+from acsf_reference import reference_acsf
+from alw_ref.acsf import ACSFSpec, compute_acsf
 from alw_ref.data import Dataset, Structure, read_dataset
 from alw_ref.describe import compute_descriptors
 from alw_ref.loss import loss_and_gradient
 from alw_ref.model import make_batch
 from alw_ref.oracle import LAYOUT, build_parser, compare_files, comparison_passed, dscribe_order, main
 from alw_ref.potential import read_model, save_model
+from fd import fd_positions, fd_strain
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -91,6 +94,113 @@ def test_reference_physics_sanity():
         n = np.array([f[f"structures/{k}/numbers"].shape[0] for k in range(3)])
         per = np.array([f[f"structures/{k}/loss_forces"][()] for k in range(3)])
         assert parts["forces"] == pytest.approx(np.sqrt((per ** 2 * 3 * n).sum() / (3 * n.sum())), rel=1e-13)
+
+
+# ---------------------------------------------------------------- checks independent of the writer (issue 14)
+#: Voigt order of the oracle's stress (docs/oracle_format.md), written out here, not imported: (a, b) of σ_ab.
+VOIGT = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+
+
+def hand_energy(f, k):
+    """E(positions, cell) of structure k of oracle file f from the documented layout alone: G of
+    ``compute_acsf`` (checked against the slow reference below), x = (G − g_mean)/g_scale per element,
+    θ element-major, per layer W (n_in × n_out, row-major) then b, tanh on hidden layers, linear output,
+    E = Σ_i (e_ref[species_i] + NN(x_i)). Nothing of alw_ref's model, forces or oracle code is used."""
+    spec = ACSFSpec.from_json(f.attrs["spec"])
+    m = f["model"]
+    assert m.attrs["activation"] == "tanh"
+    sizes = [spec.n_features, *m.attrs["hidden"].tolist(), 1]
+    theta, g_mean, g_scale, e_ref = (m[name][()] for name in ("theta", "g_mean", "g_scale", "e_ref"))
+    n_el_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    g = f[f"structures/{k}"]
+    numbers, pbc, species = g["numbers"][()], g["pbc"][()], g["species"][()]
+
+    def energy(positions, cell):
+        G = compute_acsf(spec, numbers, positions, cell, pbc, derivatives=False).G_ig
+        E = 0.0
+        for i, e in enumerate(species):
+            a, pos = (G[i] - g_mean[e]) / g_scale[e], e * n_el_params
+            for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+                W = theta[pos:pos + n_in * n_out].reshape(n_in, n_out)
+                b = theta[pos + n_in * n_out:pos + n_in * n_out + n_out]
+                pos += n_in * n_out + n_out
+                a = a @ W + b
+                if layer < len(sizes) - 2:
+                    a = np.tanh(a)
+            E += e_ref[e] + a[0]
+        return E
+    return energy
+
+
+@pytest.fixture(params=["frozen", "fresh"])
+def oracle_file(request):
+    """The frozen reference file and the one the writer produces now (a planted writer bug fails here, not
+    only as a change)."""
+    return GEN.REFERENCE if request.param == "frozen" else request.getfixturevalue("fresh")
+
+
+def test_stored_energy_forces_stress_against_finite_differences_of_the_model(oracle_file):
+    """Issue 14: stored E against the documented model evaluated by hand, stored F = −∂E/∂r and σ = (1/V) ∂E/∂ε
+    (Voigt xx yy zz yz xz xy) against 4th-order central differences of that energy at the stored positions
+    and strains (h = 1e-4 Å, 1e-5; error ≲ 1e-9 relative); tolerance 1e-7 of the largest |F| or |σ|."""
+    with h5py.File(oracle_file, "r") as f:
+        for k in range(int(f.attrs["n_structures"])):
+            g = f[f"structures/{k}"]
+            pos, cell = g["positions"][()], g["cell"][()]
+            E = hand_energy(f, k)
+            assert E(pos, cell) == pytest.approx(g["energy"][()], rel=1e-12, abs=1e-12)
+            F_fd = -fd_positions(E, pos, cell)
+            np.testing.assert_allclose(g["forces"][()], F_fd, rtol=0, atol=1e-7 * np.abs(F_fd).max())
+            if not g["pbc"][()].any():
+                assert np.all(np.isnan(g["stress"][()]))
+                continue
+            dE_deps = fd_strain(E, pos, cell)
+            sigma_fd = np.array([dE_deps[a, b] for a, b in VOIGT]) / abs(np.linalg.det(cell))
+            np.testing.assert_allclose(g["stress"][()], sigma_fd, rtol=0, atol=1e-7 * np.abs(sigma_fd).max())
+
+
+def test_stored_stress_sign_and_order_agree_with_ase(oracle_file):
+    """Issue 14: the sign (tension positive) and Voigt order of the stored σ against ASE's own numerical
+    stress (ase.calculators.fd.calculate_numerical_stress, central differences, ε = 1e-5) of the same energy."""
+    ase = pytest.importorskip("ase")
+    from ase.calculators.calculator import Calculator, all_changes
+    from ase.calculators.fd import calculate_numerical_stress
+
+    with h5py.File(oracle_file, "r") as f:
+        checked = 0
+        for k in range(int(f.attrs["n_structures"])):
+            g = f[f"structures/{k}"]
+            if not g["pbc"][()].any():
+                continue
+            E = hand_energy(f, k)
+
+            class Hand(Calculator):
+                implemented_properties = ["energy", "free_energy"]
+
+                def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+                    super().calculate(atoms, properties, system_changes)
+                    e = E(self.atoms.positions.copy(), self.atoms.cell.array.copy())
+                    self.results.update(energy=e, free_energy=e)
+
+            atoms = ase.Atoms(numbers=g["numbers"][()], positions=g["positions"][()], cell=g["cell"][()],
+                              pbc=g["pbc"][()])
+            atoms.calc = Hand()
+            sigma_ase = calculate_numerical_stress(atoms, eps=1e-5, voigt=True)
+            stored = g["stress"][()]
+            np.testing.assert_allclose(stored, sigma_ase, rtol=0, atol=1e-6 * np.abs(sigma_ase).max())
+            checked += 1
+        assert checked == 2
+
+
+def test_stored_descriptors_match_the_slow_reference(oracle_file):
+    """Issue 14: stored G (native order) against tests/acsf_reference.py (pure Python, brute-force images)."""
+    with h5py.File(oracle_file, "r") as f:
+        spec = ACSFSpec.from_json(f.attrs["spec"])
+        assert f.attrs["descriptor_order"] == "native"
+        for k in range(int(f.attrs["n_structures"])):
+            g = f[f"structures/{k}"]
+            ref = reference_acsf(spec, g["numbers"][()].tolist(), g["positions"][()], g["cell"][()], g["pbc"][()])
+            np.testing.assert_allclose(g["G"][()], ref, rtol=1e-12, atol=1e-14)
 
 
 def _all_datasets(f):
@@ -168,6 +278,95 @@ def test_missing_alone_passes_only_when_allowed(tmp_path, capsys):
     assert main(["--compare", str(GEN.REFERENCE), str(other), "--allow-missing"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^missing\s+loss/gradient", out, re.M) and re.search(r"^extra\s+extra_quantity", out, re.M)
+
+
+def test_compare_refuses_an_empty_or_foreign_reference(tmp_path, capsys):
+    """Issue 12 item 12: an empty or foreign reference gave "comparison PASSED" with 0 values compared."""
+    empty = tmp_path / "empty.h5"
+    with h5py.File(empty, "w") as f:
+        f.attrs.update({"format": "alw_ref.oracle", "format_version": 1, "n_structures": 0})
+    foreign = GEN.STRUCTURES                                  # a dataset.h5, not an oracle file
+    partial = tmp_path / "partial.h5"
+    shutil.copy(GEN.REFERENCE, partial)
+    with h5py.File(partial, "r+") as f:
+        del f["structures/1/G"]
+    cases = [((empty, empty), rf"{re.escape(str(empty))}: the reference holds no structures \(n_structures = "
+                              r"np.int64\(0\)\): nothing to compare"),
+             ((foreign, foreign), rf"{re.escape(str(foreign))}: the reference is not an alw_ref oracle file: "
+                                  r"found format 'alw_ref.dataset' at the root"),
+             ((GEN.REFERENCE, foreign), r"the file to compare is not an alw_ref oracle file"),
+             ((partial, GEN.REFERENCE), r"the reference lacks structures/1/G of quantity structures/\*/G "
+                                        r"\(asked for\)")]
+    for (ref, other), message in cases:
+        assert main(["--compare", str(ref), str(other)]) == 2
+        err = capsys.readouterr().err
+        assert re.search(message, err), err
+        assert "PASSED" not in err
+    # quantities asked for must be in the reference, and in the other file whatever --allow-missing says
+    assert main(["--compare", str(empty), str(GEN.REFERENCE), "--quantities", "loss/gradient"]) == 2
+    no_grad = tmp_path / "no_grad.h5"
+    shutil.copy(GEN.REFERENCE, no_grad)
+    with h5py.File(no_grad, "r+") as f:
+        del f["loss/gradient"]
+    assert main(["--compare", str(no_grad), str(GEN.REFERENCE), "--quantities", "loss/gradient"]) == 2
+    assert "the reference lacks loss/gradient" in capsys.readouterr().err
+    assert main(["--compare", str(GEN.REFERENCE), str(no_grad), "--quantities", "model", "--allow-missing"]) == 1
+    assert re.search(r"^missing\s+loss/gradient", capsys.readouterr().out, re.M)
+    with pytest.raises(SystemExit):
+        main(["--compare", str(GEN.REFERENCE), str(no_grad), "--quantities", "structures/*/nonsense"])
+    assert "--quantities: unknown quantity 'structures/*/nonsense'" in capsys.readouterr().err
+
+
+def test_compare_only_the_quantities_asked_for(tmp_path, capsys):
+    other = tmp_path / "other.h5"
+    shutil.copy(GEN.REFERENCE, other)
+    with h5py.File(other, "r+") as f:
+        f["loss/total"][...] = f["loss/total"][()] * 2.0
+    assert main(["--compare", str(GEN.REFERENCE), str(other)]) == 1
+    assert main(["--compare", str(GEN.REFERENCE), str(other), "--quantities", "descriptors,structures/*/forces"]) == 0
+    out = capsys.readouterr().out
+    assert "loss/total" in out.split("comparison FAILED")[0] and "structures/*/forces" in out
+    assert "loss/total" not in out.split("comparison FAILED")[1]
+
+
+def test_compare_of_different_kinds_fails_without_a_traceback(tmp_path):
+    """Numbers where the reference has strings (and the reverse, and a compound dtype) fail the quantity."""
+    other = tmp_path / "other.h5"
+    shutil.copy(GEN.REFERENCE, other)
+    with h5py.File(other, "r+") as f:
+        del f["feature_labels"], f["structures/0/G"], f["structures/1/G"]
+        f.create_dataset("feature_labels", data=np.arange(18))
+        f.create_dataset("structures/0/G", data=np.array(["a"] * 4, dtype=object), dtype=h5py.string_dtype())
+        f.create_dataset("structures/1/G", data=np.zeros(3, dtype=[("a", "f8")]))
+    for ref, oth in ((GEN.REFERENCE, other), (other, GEN.REFERENCE)):
+        q = _by_quantity(compare_files(ref, oth))
+        assert q["feature_labels"].status == "FAIL" and q["structures/*/G"].status == "FAIL"
+        assert "strings (18,) vs numbers (18,)" in q["feature_labels"].where_abs or \
+            "numbers (18,) vs strings (18,)" in q["feature_labels"].where_abs
+
+
+def test_compare_parses_json_attributes(tmp_path):
+    """Issue 12 item 12: ``spec`` and ``loss_weights`` were compared as JSON text, so another code had to copy
+    our exact formatting. Now as parsed values: other formatting, key order, symbols for Z and 4 for 4.0 pass;
+    a changed value still fails."""
+    other = tmp_path / "other.h5"
+    shutil.copy(GEN.REFERENCE, other)
+    with h5py.File(GEN.REFERENCE, "r") as f:
+        spec = json.loads(f.attrs["spec"])
+    spec = {**spec, "elements": ["Te", "Mo"], "rc": 4}
+    with h5py.File(other, "r+") as f:
+        f.attrs["spec"] = json.dumps(dict(reversed(list(spec.items()))), separators=(",", ":"))
+        f.attrs["loss_weights"] = '{"stress":0.25,  "forces": 0.5, "energy": 1}'
+    assert comparison_passed(compare_files(GEN.REFERENCE, other, rtol=0.0, atol=0.0))
+    for key, value in (("spec", json.dumps({**spec, "rc": 4.5})), ("loss_weights", '{"energy": 1, "forces": 0.5}'),
+                       ("spec", "{not json")):
+        with h5py.File(other, "r+") as f:
+            before = f.attrs[key]
+            f.attrs[key] = value
+        q = _by_quantity(compare_files(GEN.REFERENCE, other))
+        assert q[f"@{key}"].status == "FAIL", key
+        with h5py.File(other, "r+") as f:
+            f.attrs[key] = before
 
 
 # ---------------------------------------------------------------- model file vs random model

@@ -160,14 +160,15 @@ def _stress_of_frame(atoms, where, stress_keys, virial_keys, comment):
 def _extxyz_comments(path, n_frames: int) -> list:
     """Parsed comment line of each frame of an extended XYZ file, or [{}]*n_frames for other formats."""
     from ase.io.extxyz import key_val_str_to_dict
-    from ase.io.formats import filetype
+    from ase.io.formats import filetype, open_with_compression
 
-    try:
-        if filetype(str(path), read=True) != "extxyz":
-            return [{}] * n_frames
-        lines = Path(path).read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
+    if filetype(str(path), read=True) != "extxyz":
         return [{}] * n_frames
+    try:
+        with open_with_compression(str(path), "r") as handle:  # .gz, .bz2, .xz as ASE reads them
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read the frame headers ({err})") from None
     comments, i = [], 0
     try:
         while i + 1 < len(lines) and lines[i].strip():

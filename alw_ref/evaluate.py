@@ -57,8 +57,8 @@ def _fractions(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m alw_ref.evaluate", description=__doc__.split("\n\n")[0],
-                                epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m alw_ref.evaluate", description=__doc__.split("\n\n")[0].replace("``", ""),
+                                epilog=__doc__.split("\n\n", 2)[2].replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", metavar="RUN_DIR | MODEL.h5 [DATASET.h5]",
                    help="a training run folder, or a model file and optionally a dataset file (default: the "
                         "bundled mlearn Mo example); with --models, a .h5 file here is the dataset")

@@ -432,12 +432,17 @@ def test_atomdnn_frames_with_colliding_numbers_are_all_kept(tmp_path, container)
     assert [s.energy for s in structures] == [-3.0, -1.0, -2.0, -4.0]
 
 
-def test_asymmetric_nine_number_stress_is_refused(tmp_path):
+@pytest.mark.parametrize("name", ["a.xyz", "a.xyz.gz"])
+def test_asymmetric_nine_number_stress_is_refused(tmp_path, name):
     pytest.importorskip("ase", reason="the ase extra is needed to read extended XYZ")
+    import gzip
+
     # ASE itself would turn these 9 numbers into a Voigt 6 without a word (dropping 4, 7, 8)
     write_keyed_xyz(tmp_path / "a.xyz", 'energy=-1 stress="1 2 3 4 5 6 7 8 9"')
-    with pytest.raises(DataError, match=r"a\.xyz: frame 0: stress: 3×3 tensor is not symmetric"):
-        convert([tmp_path / "a.xyz"], tmp_path / "a.h5")
+    if name.endswith(".gz"):
+        (tmp_path / name).write_bytes(gzip.compress((tmp_path / "a.xyz").read_bytes()))
+    with pytest.raises(DataError, match=r"a\.xyz(\.gz)?: frame 0: stress: 3×3 tensor is not symmetric"):
+        convert([tmp_path / name], tmp_path / "a.h5")
     assert not (tmp_path / "a.h5").exists()
 
 

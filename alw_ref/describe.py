@@ -267,9 +267,10 @@ def read_descriptors(path, expected_key: str | None = None, mmap: bool = False) 
     """
     try:
         spec_json, arrays = _cache.read_cache(path, expected_key=expected_key, mmap=mmap)
+        spec = _cache.parse_spec(spec_json)
     except _cache.CacheInvalid as err:
         raise DataError(f"{path}: {err}") from None
-    return DatasetDescriptors(spec=ACSFSpec.from_json(spec_json), **arrays)
+    return DatasetDescriptors(spec=spec, **arrays)
 
 
 def _usable_cache_folder(cache_dir) -> Path | None:
@@ -298,12 +299,11 @@ def _verified_read(path: Path, key: str, dataset, spec: ACSFSpec, derivatives: b
         return None
     try:
         spec_json, arrays = _cache.read_cache(path, spec.n_features, derivatives, expected_key=key, mmap=mmap)
-        stored = ACSFSpec.from_json(spec_json) if spec_json else None
-        if stored != spec:
+        if _cache.parse_spec(spec_json) != spec:
             raise _cache.CacheInvalid("stored spec differs from the requested one")
         if not np.array_equal(arrays["atom_offset_s"], dataset.atom_offset):
             raise _cache.CacheInvalid("atom_offset_s differs from the dataset's structure sizes")
-    except (_cache.CacheInvalid, SpecError, ValueError) as err:
+    except _cache.CacheInvalid as err:
         print(f"describe: ignoring cache file {path}: {err}; recomputing it", file=sys.stderr, flush=True)
         return None
     return DatasetDescriptors(spec=spec, **arrays)
@@ -419,10 +419,10 @@ def _load_spec(args, dataset) -> ACSFSpec:
     """The descriptor spec of the command line: --spec file, or --preset (SpecError/OSError naming the file)."""
     if args.spec:
         try:
-            return ACSFSpec.from_json(Path(args.spec).read_text())
-        except (ValueError, TypeError, KeyError) as err:  # JSON syntax or a field of the wrong kind
-            if isinstance(err, SpecError):
-                raise SpecError(f"--spec {args.spec}: {err}") from None
+            return ACSFSpec.from_dict(json.loads(Path(args.spec).read_text()))
+        except SpecError as err:
+            raise SpecError(f"--spec {args.spec}: {err}") from None
+        except (ValueError, TypeError, KeyError, AttributeError) as err:  # JSON syntax, a field of the wrong kind
             raise SpecError(f"--spec {args.spec}: not a descriptor spec JSON file ({err})") from None
     if args.preset == "mote2_paper":
         return ACSFSpec.mote2_paper()

@@ -210,6 +210,14 @@ def write_stamp(path) -> None:
 
 
 # ---------------------------------------------------------------- write and read
+def parse_spec(spec_json: str) -> ACSFSpec:
+    """The ACSFSpec of a file's ``spec`` attribute (JSON text only, never a path); CacheInvalid if not one."""
+    try:
+        return ACSFSpec.from_dict(json.loads(spec_json))
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise CacheInvalid(f"attribute 'spec' is not a descriptor spec: {err}") from None
+
+
 def write_cache(path, arrays: dict, spec_json: str, key: str) -> None:
     """Write ``arrays`` (name → ndarray, ``ARRAYS``) atomically as a cache file with checksums.
 
@@ -279,10 +287,7 @@ def read_cache(path, n_features: int | None = None, derivatives: bool | None = N
         except (OSError, ValueError, KeyError, TypeError) as err:  # h5py/numpy on a damaged file
             raise CacheInvalid(f"unreadable: {err}") from err
         if n_features is None or derivatives is None:
-            try:
-                n_features = ACSFSpec.from_json(spec_json).n_features if n_features is None else n_features
-            except (ValueError, TypeError, KeyError) as err:
-                raise CacheInvalid(f"attribute 'spec' is not a descriptor spec: {err}") from err
+            n_features = parse_spec(spec_json).n_features if n_features is None else n_features
             derivatives = "dG_dr_bgc" in arrays if derivatives is None else derivatives
         full = not (mmap and stamp_matches(path))
         check_arrays(arrays, checksums, n_features, derivatives, full=full, locations=locations, path=path)

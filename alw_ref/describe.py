@@ -163,6 +163,37 @@ def _check_finite(dataset, s0: int, res) -> None:
                         f"at atom {atom - int(dataset.atom_offset[s])}")
 
 
+def _computed_pieces(dataset, spec: ACSFSpec, derivatives: bool, chunk_atoms: int, progress: bool) -> dict:
+    """Descriptor arrays of the whole dataset, each as a list of per-chunk pieces to be stacked along
+    axis 0 (global atom and block indices already applied); ``compute_descriptors`` documents the
+    arguments. Kept in pieces so that a cache writer can stream them to disk without a stacked copy."""
+    species_i = _species_or_raise(dataset, spec)
+    offset = dataset.atom_offset
+    D = spec.n_features
+    pieces = {"atom_offset_s": [offset.copy()], "G_ig": [np.zeros((0, D))]}
+    if derivatives:
+        pieces.update(block_first_i=[np.zeros(1, np.int64)], block_j=[np.zeros(0, np.int64)],
+                      dG_dr_bgc=[np.zeros((0, D, 3))], dG_deps_igcc=[np.zeros((0, D, 3, 3))])
+    n_blocks = 0
+    t0 = time.perf_counter()
+    for s0, s1 in _chunks(dataset.n_atoms, chunk_atoms):
+        first_i, j_n, r_nc = _chunk_pairs(dataset, s0, s1, spec.rc)
+        res = descriptors_from_pairs(spec, species_i[offset[s0]:offset[s1]], first_i, j_n, r_nc,
+                                     derivatives=derivatives)
+        _check_finite(dataset, s0, res)
+        pieces["G_ig"].append(res.G_ig)
+        if derivatives:
+            pieces["block_first_i"].append(res.block_first_i[1:] + n_blocks)
+            pieces["block_j"].append(res.block_j + offset[s0])
+            pieces["dG_dr_bgc"].append(res.dG_dr_bgc)
+            pieces["dG_deps_igcc"].append(res.dG_deps_igcc)
+            n_blocks += len(res.block_j)
+        if progress:
+            print(f"describe: {s1}/{len(dataset.n_atoms)} structures, {offset[s1]} atoms, "
+                  f"{time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    return pieces
+
+
 def compute_descriptors(dataset, spec: ACSFSpec, derivatives: bool = True,
                         chunk_atoms: int = 20000, progress: bool = False) -> DatasetDescriptors:
     """ACSF values (and, if ``derivatives``, dG/dr and dG/dε) of every atom of ``dataset``.
@@ -171,39 +202,11 @@ def compute_descriptors(dataset, spec: ACSFSpec, derivatives: bool = True,
     chunk_atoms : atoms per kernel call (bounds the peak memory of one call).
     progress : print a progress line per chunk to stderr.
     """
-    species_i = _species_or_raise(dataset, spec)
-    offset = dataset.atom_offset
-    parts = []
-    t0 = time.perf_counter()
-    n_struct = len(dataset.n_atoms)
-    for s0, s1 in _chunks(dataset.n_atoms, chunk_atoms):
-        first_i, j_n, r_nc = _chunk_pairs(dataset, s0, s1, spec.rc)
-        res = descriptors_from_pairs(spec, species_i[offset[s0]:offset[s1]], first_i, j_n, r_nc,
-                                     derivatives=derivatives)
-        _check_finite(dataset, s0, res)
-        parts.append((offset[s0], res))
-        if progress:
-            dt = time.perf_counter() - t0
-            print(f"describe: {s1}/{n_struct} structures, {offset[s1]} atoms, {dt:.1f} s",
-                  file=sys.stderr, flush=True)
-    G_ig = (np.concatenate([r.G_ig for _, r in parts]) if parts
-            else np.zeros((0, spec.n_features)))
-    if not derivatives:
-        return DatasetDescriptors(spec, offset.copy(), G_ig)
-    block_first = [np.zeros(1, np.int64)]
-    n_blocks = 0
-    for a0, r in parts:
-        block_first.append(r.block_first_i[1:] + n_blocks)
-        n_blocks += len(r.block_j)
-    return DatasetDescriptors(
-        spec, offset.copy(), G_ig,
-        block_first_i=np.concatenate(block_first),
-        block_j=np.concatenate([r.block_j + a0 for a0, r in parts]) if parts else np.zeros(0, np.int64),
-        dG_dr_bgc=(np.concatenate([r.dG_dr_bgc for _, r in parts]) if parts
-                   else np.zeros((0, spec.n_features, 3))),
-        dG_deps_igcc=(np.concatenate([r.dG_deps_igcc for _, r in parts]) if parts
-                      else np.zeros((0, spec.n_features, 3, 3))),
-    )
+    return _stacked(spec, _computed_pieces(dataset, spec, derivatives, chunk_atoms, progress))
+
+
+def _stacked(spec: ACSFSpec, pieces: dict) -> DatasetDescriptors:
+    return DatasetDescriptors(spec, **{name: np.concatenate(p) for name, p in pieces.items()})
 
 
 #: |∂G_i/∂r_j| above this (Å⁻¹) marks a structure as singular for its descriptor set; |∂G_i/∂ε_ab|
@@ -360,18 +363,16 @@ def describe_dataset(dataset, spec: ACSFSpec, derivatives: bool = True, cache_di
             desc = _verified_read(path, key, dataset, spec, derivatives, mmap)
             if desc is not None:
                 return desc
-        desc = compute_descriptors(dataset, spec, derivatives, chunk_atoms, progress)
-        try:
-            write_descriptors(desc, path, key=key)
+        pieces = _computed_pieces(dataset, spec, derivatives, chunk_atoms, progress)
+        try:  # streamed from the pieces: no stacked copy while writing
+            _cache.write_cache(path, pieces, json.dumps(spec.to_dict()), key)
         except OSError as err:
             print(f"describe: could not write cache file {path} ({err.strerror or err}): "
                   f"running without the cache", file=sys.stderr, flush=True)
-            return desc
+            return _stacked(spec, pieces)
         _cache.write_stamp(path)  # its checksums were made from the finite arrays just computed
-    if not mmap:
-        return desc
-    mapped = _verified_read(path, key, dataset, spec, derivatives, mmap=True)
-    return desc if mapped is None else mapped  # the shared map; this process's copy is dropped
+    mapped = _verified_read(path, key, dataset, spec, derivatives, mmap=True) if mmap else None
+    return _stacked(spec, pieces) if mapped is None else mapped  # the map: this process's pieces are dropped
 
 
 def _positive(kind, what: str):

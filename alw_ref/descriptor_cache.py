@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from itertools import chain
 from pathlib import Path
 
 import h5py
@@ -98,11 +99,6 @@ def _file_chunks(path, offset: int, nbytes: int):
                 raise CacheInvalid(f"file ends {left} bytes before the end of an array")
             left -= got
             yield view[:got]
-
-
-def array_checksum(arr: np.ndarray) -> str:
-    """Hex SHA-256 of the raw bytes of ``arr`` in C order (the ``sha256`` attribute of each dataset)."""
-    return _scan_chunks(_memory_chunks(arr), np.uint8)[0]
 
 
 # ---------------------------------------------------------------- verification
@@ -219,10 +215,12 @@ def parse_spec(spec_json: str) -> ACSFSpec:
 
 
 def write_cache(path, arrays: dict, spec_json: str, key: str) -> None:
-    """Write ``arrays`` (name → ndarray, ``ARRAYS``) atomically as a cache file with checksums.
+    """Write ``arrays`` atomically as a cache file with checksums.
 
-    Contiguous uncompressed datasets (so they can be memory-mapped), written in 64 MiB slices; Ctrl-C
-    is honoured between slices and leaves no file (``atomic.atomic_write``).
+    arrays : name → ndarray, or a list of ndarrays stacked along axis 0 in the file (``ARRAYS``), so
+    that a caller holding per-chunk pieces never needs a stacked copy. Contiguous uncompressed
+    datasets (so they can be memory-mapped), written in 64 MiB slices; Ctrl-C is honoured between
+    slices and leaves no file (``atomic.atomic_write``).
     """
     with atomic_write(path) as tmp:
         with h5py.File(tmp, "w") as f:
@@ -231,14 +229,19 @@ def write_cache(path, arrays: dict, spec_json: str, key: str) -> None:
             f.attrs["alw_ref_version"] = __version__
             f.attrs["spec"] = spec_json
             f.attrs["key"] = key
-            for name, arr in arrays.items():
-                arr = np.ascontiguousarray(arr, dtype=ARRAYS[name][0])
-                dset = f.create_dataset(name, shape=arr.shape, dtype=arr.dtype)
-                rows = max(1, _SLICE_BYTES // max(arr[:1].nbytes, 1))
-                for a in range(0, len(arr), rows):
-                    dset[a:a + rows] = arr[a:a + rows]
-                    interrupt_point()
-                dset.attrs["sha256"] = array_checksum(arr)
+            for name, value in arrays.items():
+                pieces = [np.ascontiguousarray(p, dtype=ARRAYS[name][0])
+                          for p in (value if isinstance(value, list) else [value])]
+                dset = f.create_dataset(name, shape=(sum(len(p) for p in pieces),) + pieces[0].shape[1:],
+                                        dtype=pieces[0].dtype)
+                row = 0
+                for piece in pieces:
+                    rows = max(1, _SLICE_BYTES // max(piece[:1].nbytes, 1))
+                    for a in range(0, len(piece), rows):
+                        dset[row + a:row + a + rows] = piece[a:a + rows]
+                        interrupt_point()
+                    row += len(piece)
+                dset.attrs["sha256"] = _scan_chunks(chain.from_iterable(map(_memory_chunks, pieces)), np.uint8)[0]
 
 
 def _map(path, dset) -> tuple[np.ndarray, tuple[int, int] | None]:

@@ -4,7 +4,8 @@
 pair lists of a chunk of structures (global atom indices), and computes the ACSF values and
 derivatives of the whole chunk in one call of the Numba kernel, which runs ``prange`` over every
 atom of the chunk — so a dataset of many small cells uses all cores as well as one big cell does.
-Chunks bound the peak memory of the kernel's work arrays; results are concatenated.
+Chunks bound the peak memory of the kernel's work arrays; results are stacked, or streamed
+chunk by chunk into the cache file.
 
 Result arrays (``DatasetDescriptors``), global atom index ``i`` over the dataset (structure ``s``
 owns atoms ``atom_offset_s[s]:atom_offset_s[s+1]``):
@@ -39,7 +40,6 @@ What the cache guarantees (file format and checks: ``descriptor_cache``):
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import json
 import os
@@ -50,6 +50,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no cache lock
+    fcntl = None
 
 from . import descriptor_cache as _cache
 from .acsf import ACSFSpec, descriptors_from_pairs
@@ -328,6 +333,8 @@ def _cache_lock(path: Path):
     try:
         handle = open(path, "a+")
     except OSError:
+        handle = None
+    if handle is None or fcntl is None:
         yield
         return
     with handle:

@@ -238,7 +238,8 @@ def write_cache(path, arrays: dict, spec_json: str, key: str) -> None:
                 for piece in pieces:
                     rows = max(1, _SLICE_BYTES // max(piece[:1].nbytes, 1))
                     for a in range(0, len(piece), rows):
-                        dset[row + a:row + a + rows] = piece[a:a + rows]
+                        b = min(a + rows, len(piece))
+                        dset[row + a:row + b] = piece[a:b]
                         interrupt_point()
                     row += len(piece)
                 dset.attrs["sha256"] = _scan_chunks(chain.from_iterable(map(_memory_chunks, pieces)), np.uint8)[0]

@@ -243,6 +243,21 @@ def test_edited_cache_entry_is_reported_and_recomputed(dataset, tmp_path, capsys
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("mmap", [False, True], ids=["read", "mmap"])
+def test_cache_streamed_in_pieces_and_slices_reads_back_exactly(dataset, tmp_path, monkeypatch, mmap):
+    """A cache miss writes the per-chunk pieces in slices of at most _SLICE_BYTES (here 1000 bytes,
+    so pieces span several slices and slices never cross pieces); the file reads back bit for bit."""
+    from alw_ref import descriptor_cache
+
+    monkeypatch.setattr(descriptor_cache, "_SLICE_BYTES", 1000)
+    fresh = describe.compute_descriptors(dataset, SPEC)
+    first = describe.describe_dataset(dataset, SPEC, cache_dir=tmp_path, chunk_atoms=3, mmap=mmap)
+    (path,) = tmp_path.glob("acsf-*.h5")
+    for d in (first, describe.read_descriptors(path), describe.read_descriptors(path, mmap=True)):
+        for field in ("atom_offset_s", "G_ig", "block_first_i", "block_j", "dG_dr_bgc", "dG_deps_igcc"):
+            np.testing.assert_array_equal(getattr(d, field), getattr(fresh, field))
+
+
 def test_mmap_read_is_shared_read_only_and_accepted_by_the_kernels(dataset, tmp_path):
     """The mapped arrays are plain read-only ndarrays (not np.memmap), equal to the computed ones, and
     the force/stress kernels give bit-identical results on them (one extra, read-only signature)."""

@@ -260,8 +260,10 @@ def test_cache_streamed_in_pieces_and_slices_reads_back_exactly(dataset, tmp_pat
 
 def test_mmap_read_is_shared_read_only_and_accepted_by_the_kernels(dataset, tmp_path):
     """The mapped arrays are plain read-only ndarrays (not np.memmap), equal to the computed ones, and
-    the force/stress kernels give bit-identical results on them (one extra, read-only signature)."""
-    from alw_ref import forces
+    a training step (prediction, forces, stress, loss and its exact gradient through the force
+    adjoint) gives bit-identical results on them: one extra, read-only signature per kernel."""
+    from alw_ref.loss import loss_and_gradient
+    from alw_ref.model import Model, make_batch
 
     fresh = describe.compute_descriptors(dataset, SPEC)
     first = describe.describe_dataset(dataset, SPEC, cache_dir=tmp_path, mmap=True)
@@ -271,15 +273,13 @@ def test_mmap_read_is_shared_read_only_and_accepted_by_the_kernels(dataset, tmp_
             arr = getattr(d, field)
             assert type(arr) is np.ndarray and not arr.flags.writeable
             np.testing.assert_array_equal(arr, getattr(fresh, field))
-    n = len(fresh.G_ig)
-    dE_dG = np.random.default_rng(0).normal(size=(n, SPEC.n_features))
-    gidx, shift = np.arange(n, dtype=np.int64), np.zeros(n, np.int64)
-
-    def run(d):
-        return forces.forces_and_virials(dE_dG, gidx, shift, d.block_first_i, d.block_j, d.dG_dr_bgc, d.dG_deps_igcc)
-
-    for want, got in zip(run(fresh), run(mapped)):
-        np.testing.assert_array_equal(got, want)
+    model = Model.create(SPEC, hidden=(5,), seed=0)
+    species = SPEC.species_index(dataset.numbers)
+    weights = {"energy": 0.5, "forces": 0.3, "stress": 0.2}
+    want, got = (loss_and_gradient(model, make_batch(dataset, d, np.arange(len(dataset)), species), weights)
+                 for d in (fresh, mapped))
+    assert got.total == want.total
+    np.testing.assert_array_equal(got.gradient, want.gradient)
 
 
 def test_mmap_read_with_matching_stamp_skips_the_large_arrays(dataset, tmp_path, monkeypatch):

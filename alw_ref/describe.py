@@ -21,20 +21,26 @@ a SHA-256 of the spec (JSON), the structures' numbers/positions/cells/pbc, the d
 ``CACHE_VERSION``; a later run with the same spec and data loads it instead of recomputing.
 What the cache guarantees (file format and checks: ``descriptor_cache``):
   * Nothing half-written: files are written to a temporary name and renamed; Ctrl-C or an error
-    while writing leaves no file and is re-raised (never swallowed); a kill -9 leaves a temporary
-    that the next ``describe_dataset`` on that folder removes once its writer is provably dead
-    (``atomic.remove_stale_temporaries``).
-  * Nothing trusted blindly: every read checks shapes, dtypes, index ranges (no block_j outside its
-    structure), finiteness and SHA-256 checksums written with the arrays, and that the stored spec
-    and atom offsets are the requested ones. A file that fails is reported in one stderr line naming
-    it and the reason, then recomputed and replaced. With ``mmap=True`` the scan of the large
-    derivative arrays runs once per file state (stamp ``<file>.verified``: size, mtime, ctime, inode).
-  * Never fatal: a ``cache_dir`` that is a file, cannot be created or written, or a write that fails
-    (disk full) gives one stderr line and the run continues without the cache.
-  * Shared, not copied: with ``mmap=True`` the arrays are read-only maps of the file, so workers that
-    use the same cache share one copy in the page cache. Concurrent workers that miss the cache
-    take a lock (``acsf-<key>.lock``, released when the process ends, even by kill -9): one computes
-    and writes, the others wait and then read its file.
+    while writing leaves no file, and Ctrl-C is re-raised, never swallowed (``atomic``). A kill -9
+    leaves a temporary that the next ``describe_dataset`` on that folder removes once its writer is
+    provably dead (``atomic.remove_stale_temporaries``); a live writer's file is never touched.
+  * Nothing trusted blindly: every read checks dtypes, shapes, index ranges (no block_j outside its
+    structure), finiteness and SHA-256 checksums written with the arrays, and that the stored key,
+    spec and atom offsets are the requested ones. A file that fails is named in one stderr line with
+    the reason, then recomputed and replaced. A plain read scans every array; with ``mmap=True``
+    the large derivative arrays are scanned once per file state (stamp ``<file>.verified``: size,
+    mtime, ctime, inode), later reads check the small arrays only (~2 % of the bytes).
+  * Never fatal: a ``cache_dir`` that is a file or cannot be created gives one stderr line and the
+    run goes on without the cache; a read-only folder is read, and a miss there (or a failed write:
+    disk full) is computed, reported in one line, and not stored.
+  * Shared, not copied: with ``mmap=True`` the arrays are read-only maps of the file (plain
+    non-writeable ndarrays; the kernels take them with one extra signature each), so workers on the
+    same cache share one copy in the page cache. Workers that miss the cache together take a lock
+    (``acsf-<key>.lock``, released when its holder ends, even by kill -9): one computes and streams
+    the chunks to the file without a stacked copy, the others wait and then map its file.
+    Measured (1 000 MoTe2 structures, 54 000 atoms, 1.35 GiB of descriptors, two workers): per worker
+    1.44 GiB of shared file pages and 0.10 GiB private (PSS 0.78 GiB) with ``mmap=True``, against
+    1.46 GiB private each with plain reads.
 """
 
 from __future__ import annotations
@@ -42,7 +48,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from contextlib import contextmanager
@@ -282,12 +287,12 @@ def read_descriptors(path, expected_key: str | None = None, mmap: bool = False) 
 
 
 def _usable_cache_folder(cache_dir) -> Path | None:
-    """``cache_dir`` created if needed, or None (after one stderr line) when it cannot hold files."""
+    """``cache_dir`` created if needed, or None (after one stderr line) when it is not a folder and
+    cannot be made one. A read-only folder is usable: its files are read, and a miss is computed and
+    not stored (``describe_dataset`` says so)."""
     folder = Path(cache_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise PermissionError("not writable")
     except OSError as err:
         reason = "is a file, not a folder" if folder.is_file() else f"cannot be used ({err.strerror or err})"
         print(f"describe: cache folder {folder} {reason}: running without the cache", file=sys.stderr)

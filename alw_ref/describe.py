@@ -63,7 +63,7 @@ except ImportError:  # not POSIX: no cache lock
 
 from . import descriptor_cache as _cache
 from .acsf import ACSFSpec, descriptors_from_pairs
-from .atomic import remove_stale_temporaries
+from .atomic import deferred_interrupt, interrupt_point, remove_stale_temporaries
 from .descriptor_cache import CACHE_VERSION
 from .elements import chemical_symbol
 from .errors import ALWError, DataError, SpecError
@@ -132,6 +132,7 @@ def _chunk_pairs(dataset, s0: int, s1: int, rc: float):
     for s in range(s0, s1):
         a, b = offset[s], offset[s + 1]
         nl = neighbor_list(dataset.positions[a:b], dataset.cell[s], dataset.pbc[s], rc)
+        interrupt_point()
         first_parts.append(nl.first_i[1:] + n_pairs)
         j_parts.append(nl.j_n + (a - offset[s0]))
         r_parts.append(nl.r_nc)
@@ -176,7 +177,13 @@ def _check_finite(dataset, s0: int, res) -> None:
 def _computed_pieces(dataset, spec: ACSFSpec, derivatives: bool, chunk_atoms: int, progress: bool) -> dict:
     """Descriptor arrays of the whole dataset, each as a list of per-chunk pieces to be stacked along
     axis 0 (global atom and block indices already applied); ``compute_descriptors`` documents the
-    arguments. Kept in pieces so that a cache writer can stream them to disk without a stacked copy."""
+    arguments. Kept in pieces so that a cache writer can stream them to disk without a stacked copy.
+
+    Ctrl-C is held while the kernels run and raised between structures and chunks: raised by
+    Python's handler inside a callback during a Numba call, it surfaced as "SystemError:
+    CPUDispatcher(...) returned a result with an exception set" (2 of 6 tries), or could be dropped
+    (issue 12, item 8).
+    """
     species_i = _species_or_raise(dataset, spec)
     offset = dataset.atom_offset
     D = spec.n_features
@@ -186,21 +193,23 @@ def _computed_pieces(dataset, spec: ACSFSpec, derivatives: bool, chunk_atoms: in
                       dG_dr_bgc=[np.zeros((0, D, 3))], dG_deps_igcc=[np.zeros((0, D, 3, 3))])
     n_blocks = 0
     t0 = time.perf_counter()
-    for s0, s1 in _chunks(dataset.n_atoms, chunk_atoms):
-        first_i, j_n, r_nc = _chunk_pairs(dataset, s0, s1, spec.rc)
-        res = descriptors_from_pairs(spec, species_i[offset[s0]:offset[s1]], first_i, j_n, r_nc,
-                                     derivatives=derivatives)
-        _check_finite(dataset, s0, res)
-        pieces["G_ig"].append(res.G_ig)
-        if derivatives:
-            pieces["block_first_i"].append(res.block_first_i[1:] + n_blocks)
-            pieces["block_j"].append(res.block_j + offset[s0])
-            pieces["dG_dr_bgc"].append(res.dG_dr_bgc)
-            pieces["dG_deps_igcc"].append(res.dG_deps_igcc)
-            n_blocks += len(res.block_j)
-        if progress:
-            print(f"describe: {s1}/{len(dataset.n_atoms)} structures, {offset[s1]} atoms, "
-                  f"{time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    with deferred_interrupt():
+        for s0, s1 in _chunks(dataset.n_atoms, chunk_atoms):
+            first_i, j_n, r_nc = _chunk_pairs(dataset, s0, s1, spec.rc)
+            res = descriptors_from_pairs(spec, species_i[offset[s0]:offset[s1]], first_i, j_n, r_nc,
+                                         derivatives=derivatives)
+            interrupt_point()
+            _check_finite(dataset, s0, res)
+            pieces["G_ig"].append(res.G_ig)
+            if derivatives:
+                pieces["block_first_i"].append(res.block_first_i[1:] + n_blocks)
+                pieces["block_j"].append(res.block_j + offset[s0])
+                pieces["dG_dr_bgc"].append(res.dG_dr_bgc)
+                pieces["dG_deps_igcc"].append(res.dG_deps_igcc)
+                n_blocks += len(res.block_j)
+            if progress:
+                print(f"describe: {s1}/{len(dataset.n_atoms)} structures, {offset[s1]} atoms, "
+                      f"{time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     return pieces
 
 

@@ -256,45 +256,61 @@ def _map(path, dset) -> tuple[np.ndarray, tuple[int, int] | None]:
     return arr, (offset, arr.nbytes)
 
 
+def _read_file(path, expected_key, mmap: bool) -> tuple[str, dict, dict, dict]:
+    """(spec JSON, checksums, arrays, file locations of mapped arrays) of a cache file, unverified."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != CACHE_FORMAT:
+                raise CacheInvalid(f"not an alw_ref descriptor file (format={f.attrs.get('format')!r})")
+            if int(f.attrs.get("cache_version", -1)) != CACHE_VERSION:
+                raise CacheInvalid(f"descriptor file version {f.attrs.get('cache_version')} != "
+                                   f"{CACHE_VERSION} of this alw_ref")
+            if expected_key is not None and f.attrs.get("key") != expected_key:
+                raise CacheInvalid("descriptor file key does not match the dataset and spec")
+            names = list(f.keys())
+            unknown = [n for n in names if n not in ARRAYS or not isinstance(f[n], h5py.Dataset)]
+            if unknown:
+                raise CacheInvalid(f"unexpected entries {unknown}")
+            checksums = {n: str(f[n].attrs["sha256"]) for n in names if "sha256" in f[n].attrs}
+            arrays, locations = {}, {}
+            for n in names:
+                if mmap:
+                    arrays[n], loc = _map(path, f[n])
+                    if loc is not None:
+                        locations[n] = loc
+                else:
+                    arrays[n] = f[n][()]
+                interrupt_point()
+            return str(f.attrs.get("spec", "")), checksums, arrays, locations
+    except (OSError, ValueError, KeyError, TypeError) as err:  # h5py/numpy on a damaged file
+        raise CacheInvalid(f"unreadable: {err}") from err
+
+
 def read_cache(path, n_features: int | None = None, derivatives: bool | None = None, expected_key=None,
                mmap: bool = False) -> tuple[str, dict]:
     """Read and verify a cache file; return (spec JSON, arrays). CacheInvalid if it is not a valid one.
 
     n_features, derivatives : expected D and presence of derivatives (default: as the file says).
-    mmap : map the arrays read-only instead of reading them (module docstring).
+    mmap : map the arrays read-only instead of reading them (module docstring). A file replaced or
+    modified while it is read (another process rewrote it) is reported as invalid, not mixed.
     """
     with deferred_interrupt():
         try:
-            with h5py.File(path, "r") as f:
-                if f.attrs.get("format") != CACHE_FORMAT:
-                    raise CacheInvalid(f"not an alw_ref descriptor file (format={f.attrs.get('format')!r})")
-                if int(f.attrs.get("cache_version", -1)) != CACHE_VERSION:
-                    raise CacheInvalid(f"descriptor file version {f.attrs.get('cache_version')} != "
-                                       f"{CACHE_VERSION} of this alw_ref")
-                if expected_key is not None and f.attrs.get("key") != expected_key:
-                    raise CacheInvalid("descriptor file key does not match the dataset and spec")
-                spec_json = str(f.attrs.get("spec", ""))
-                names = [n for n in f.keys()]
-                unknown = [n for n in names if n not in ARRAYS or not isinstance(f[n], h5py.Dataset)]
-                if unknown:
-                    raise CacheInvalid(f"unexpected entries {unknown}")
-                checksums = {n: str(f[n].attrs["sha256"]) for n in names if "sha256" in f[n].attrs}
-                arrays, locations = {}, {}
-                for n in names:
-                    if mmap:
-                        arrays[n], loc = _map(path, f[n])
-                        if loc is not None:
-                            locations[n] = loc
-                    else:
-                        arrays[n] = f[n][()]
-                    interrupt_point()
-        except (OSError, ValueError, KeyError, TypeError) as err:  # h5py/numpy on a damaged file
+            before = _file_state(path)
+        except OSError as err:
             raise CacheInvalid(f"unreadable: {err}") from err
+        spec_json, checksums, arrays, locations = _read_file(path, expected_key, mmap)
         if n_features is None or derivatives is None:
             n_features = parse_spec(spec_json).n_features if n_features is None else n_features
             derivatives = "dG_dr_bgc" in arrays if derivatives is None else derivatives
         full = not (mmap and stamp_matches(path))
         check_arrays(arrays, checksums, n_features, derivatives, full=full, locations=locations, path=path)
+        try:
+            unchanged = _file_state(path) == before
+        except OSError:
+            unchanged = False
+        if not unchanged:
+            raise CacheInvalid("the file was replaced or modified while it was read")
         if full and mmap:
             write_stamp(path)
     return spec_json, arrays

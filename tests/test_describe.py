@@ -300,6 +300,28 @@ def test_mmap_read_with_matching_stamp_skips_the_large_arrays(dataset, tmp_path,
     assert calls == [False, True, True]
 
 
+def test_file_replaced_while_mapped_is_not_mixed(dataset, tmp_path, monkeypatch):
+    """Another process may replace the file (rename) between our map and our scan: the map would show
+    the old file while the scan verifies the new one. The read is refused instead."""
+    import os
+
+    from alw_ref import descriptor_cache
+
+    desc = describe.compute_descriptors(dataset, SPEC)
+    path, other = tmp_path / "a.h5", tmp_path / "b.h5"
+    describe.write_descriptors(desc, path)
+    describe.write_descriptors(desc, other)
+    original = descriptor_cache.check_arrays
+
+    def replace_then_check(*args, **kwargs):
+        os.replace(other, path)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(descriptor_cache, "check_arrays", replace_then_check)
+    with pytest.raises(DataError, match="replaced or modified while it was read"):
+        describe.read_descriptors(path, mmap=True)
+
+
 # ---------------------------------------------------------------- interruption, leftovers, unusable folders
 def test_ctrl_c_while_the_cache_is_written_is_raised_and_leaves_no_file(dataset, tmp_path, monkeypatch):
     """Ctrl-C during h5py's write reached Python inside a weakref callback and was dropped: the run went

@@ -65,9 +65,9 @@ def deferred_interrupt():
     default handler, e.g. ignored) the block runs unchanged. Nested blocks share one flag.
     """
     global _depth
-    outer = (_depth == 0 and threading.current_thread() is threading.main_thread()
-             and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
-    if _depth == 0 and not outer:
+    main = threading.current_thread() is threading.main_thread()
+    outer = main and _depth == 0 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if not main or (_depth == 0 and not outer):
         yield
         return
     if outer:
@@ -90,8 +90,9 @@ def deferred_interrupt():
 
 
 def interrupt_point() -> None:
-    """Raise the KeyboardInterrupt held by ``deferred_interrupt`` now, if Ctrl-C was pressed."""
-    if _pending.is_set():
+    """Raise the KeyboardInterrupt held by ``deferred_interrupt`` now, if Ctrl-C was pressed (main
+    thread only: the interrupt belongs to the main thread's work)."""
+    if _pending.is_set() and threading.current_thread() is threading.main_thread():
         _pending.clear()
         raise KeyboardInterrupt
 

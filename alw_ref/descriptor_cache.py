@@ -18,12 +18,16 @@ Verification (``check_arrays``), on every read:
     bytes are all read anyway), but for a memory-mapped read *once per file state*: a full check is
     recorded in a stamp file ``<file>.verified`` holding the file's size, mtime,
     ctime, inode and device; a later mapped read whose stat matches the stamp skips the full scan. Any
-    write to the file changes its ctime (which a user cannot set back), so an edited file is always
-    scanned again. A stamp that cannot be written (read-only folder) only costs a full scan next time.
-Cost of a full scan: one sequential read of the file (SHA-256 and isfinite at ~0.7–1 GB/s each on
-this 2-core machine under load; ~20 s for the 11 GB of all MoTe2 derivatives); the per-read check
-costs ~2 % of that. A writer stamps the file it just wrote (its checksums come from the arrays it
-verified before writing), so the first reader does not scan it again.
+    write to the file changes its ctime (which only a clock change can set back), so an edited file
+    is always scanned again. A stamp that cannot be written (read-only folder) only costs a full
+    scan next time.
+The checks catch damage and edits by hand or by other tools; they are no defence against someone
+who can write the cache folder on purpose (they could rewrite the checksums and the stamp too).
+Cost, measured on 1 000 MoTe2 structures (54 000 atoms, ``ACSFSpec.mote2_paper``, 1.35 GiB file) on
+the shared 2-core machine at load ~13: a mapped read with a matching stamp 0.26 s; a full scan
+(SHA-256 + isfinite through one sequential read) 5.3 s, so ~20 s for all 3 832 structures (5.2 GiB);
+a plain read 2.8 s of HDF5 reading + 4.5 s of checks. A writer stamps the file it just wrote (its
+checksums come from the finite arrays it computed), so the first reader does not scan it again.
 
 Memory mapping (``read_cache(..., mmap=True)``): each dataset is mapped read-only at its offset in
 the file (``dset.id.get_offset()``) and handed out as a plain, non-writeable ``numpy.ndarray``;
@@ -39,6 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from itertools import chain
 from pathlib import Path
 
 import h5py
@@ -98,11 +103,6 @@ def _file_chunks(path, offset: int, nbytes: int):
                 raise CacheInvalid(f"file ends {left} bytes before the end of an array")
             left -= got
             yield view[:got]
-
-
-def array_checksum(arr: np.ndarray) -> str:
-    """Hex SHA-256 of the raw bytes of ``arr`` in C order (the ``sha256`` attribute of each dataset)."""
-    return _scan_chunks(_memory_chunks(arr), np.uint8)[0]
 
 
 # ---------------------------------------------------------------- verification
@@ -210,11 +210,21 @@ def write_stamp(path) -> None:
 
 
 # ---------------------------------------------------------------- write and read
-def write_cache(path, arrays: dict, spec_json: str, key: str) -> None:
-    """Write ``arrays`` (name → ndarray, ``ARRAYS``) atomically as a cache file with checksums.
+def parse_spec(spec_json: str) -> ACSFSpec:
+    """The ACSFSpec of a file's ``spec`` attribute (JSON text only, never a path); CacheInvalid if not one."""
+    try:
+        return ACSFSpec.from_dict(json.loads(spec_json))
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise CacheInvalid(f"attribute 'spec' is not a descriptor spec: {err}") from None
 
-    Contiguous uncompressed datasets (so they can be memory-mapped), written in 64 MiB slices; Ctrl-C
-    is honoured between slices and leaves no file (``atomic.atomic_write``).
+
+def write_cache(path, arrays: dict, spec_json: str, key: str) -> None:
+    """Write ``arrays`` atomically as a cache file with checksums.
+
+    arrays : name → ndarray, or a list of ndarrays stacked along axis 0 in the file (``ARRAYS``), so
+    that a caller holding per-chunk pieces never needs a stacked copy. Contiguous uncompressed
+    datasets (so they can be memory-mapped), written in 64 MiB slices; Ctrl-C is honoured between
+    slices and leaves no file (``atomic.atomic_write``).
     """
     with atomic_write(path) as tmp:
         with h5py.File(tmp, "w") as f:
@@ -223,14 +233,20 @@ def write_cache(path, arrays: dict, spec_json: str, key: str) -> None:
             f.attrs["alw_ref_version"] = __version__
             f.attrs["spec"] = spec_json
             f.attrs["key"] = key
-            for name, arr in arrays.items():
-                arr = np.ascontiguousarray(arr, dtype=ARRAYS[name][0])
-                dset = f.create_dataset(name, shape=arr.shape, dtype=arr.dtype)
-                rows = max(1, _SLICE_BYTES // max(arr[:1].nbytes, 1))
-                for a in range(0, len(arr), rows):
-                    dset[a:a + rows] = arr[a:a + rows]
-                    interrupt_point()
-                dset.attrs["sha256"] = array_checksum(arr)
+            for name, value in arrays.items():
+                pieces = [np.ascontiguousarray(p, dtype=ARRAYS[name][0])
+                          for p in (value if isinstance(value, list) else [value])]
+                dset = f.create_dataset(name, shape=(sum(len(p) for p in pieces),) + pieces[0].shape[1:],
+                                        dtype=pieces[0].dtype)
+                row = 0
+                for piece in pieces:
+                    rows = max(1, _SLICE_BYTES // max(piece[:1].nbytes, 1))
+                    for a in range(0, len(piece), rows):
+                        b = min(a + rows, len(piece))
+                        dset[row + a:row + b] = piece[a:b]
+                        interrupt_point()
+                    row += len(piece)
+                dset.attrs["sha256"] = _scan_chunks(chain.from_iterable(map(_memory_chunks, pieces)), np.uint8)[0]
 
 
 def _map(path, dset) -> tuple[np.ndarray, tuple[int, int] | None]:
@@ -244,48 +260,61 @@ def _map(path, dset) -> tuple[np.ndarray, tuple[int, int] | None]:
     return arr, (offset, arr.nbytes)
 
 
+def _read_file(path, expected_key, mmap: bool) -> tuple[str, dict, dict, dict]:
+    """(spec JSON, checksums, arrays, file locations of mapped arrays) of a cache file, unverified."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != CACHE_FORMAT:
+                raise CacheInvalid(f"not an alw_ref descriptor file (format={f.attrs.get('format')!r})")
+            if int(f.attrs.get("cache_version", -1)) != CACHE_VERSION:
+                raise CacheInvalid(f"descriptor file version {f.attrs.get('cache_version')} != "
+                                   f"{CACHE_VERSION} of this alw_ref")
+            if expected_key is not None and f.attrs.get("key") != expected_key:
+                raise CacheInvalid("descriptor file key does not match the dataset and spec")
+            names = list(f.keys())
+            unknown = [n for n in names if n not in ARRAYS or not isinstance(f[n], h5py.Dataset)]
+            if unknown:
+                raise CacheInvalid(f"unexpected entries {unknown}")
+            checksums = {n: str(f[n].attrs["sha256"]) for n in names if "sha256" in f[n].attrs}
+            arrays, locations = {}, {}
+            for n in names:
+                if mmap:
+                    arrays[n], loc = _map(path, f[n])
+                    if loc is not None:
+                        locations[n] = loc
+                else:
+                    arrays[n] = f[n][()]
+                interrupt_point()
+            return str(f.attrs.get("spec", "")), checksums, arrays, locations
+    except (OSError, ValueError, KeyError, TypeError) as err:  # h5py/numpy on a damaged file
+        raise CacheInvalid(f"unreadable: {err}") from err
+
+
 def read_cache(path, n_features: int | None = None, derivatives: bool | None = None, expected_key=None,
                mmap: bool = False) -> tuple[str, dict]:
     """Read and verify a cache file; return (spec JSON, arrays). CacheInvalid if it is not a valid one.
 
     n_features, derivatives : expected D and presence of derivatives (default: as the file says).
-    mmap : map the arrays read-only instead of reading them (module docstring).
+    mmap : map the arrays read-only instead of reading them (module docstring). A file replaced or
+    modified while it is read (another process rewrote it) is reported as invalid, not mixed.
     """
     with deferred_interrupt():
         try:
-            with h5py.File(path, "r") as f:
-                if f.attrs.get("format") != CACHE_FORMAT:
-                    raise CacheInvalid(f"not an alw_ref descriptor file (format={f.attrs.get('format')!r})")
-                if int(f.attrs.get("cache_version", -1)) != CACHE_VERSION:
-                    raise CacheInvalid(f"descriptor file version {f.attrs.get('cache_version')} != "
-                                       f"{CACHE_VERSION} of this alw_ref")
-                if expected_key is not None and f.attrs.get("key") != expected_key:
-                    raise CacheInvalid("descriptor file key does not match the dataset and spec")
-                spec_json = str(f.attrs.get("spec", ""))
-                names = [n for n in f.keys()]
-                unknown = [n for n in names if n not in ARRAYS or not isinstance(f[n], h5py.Dataset)]
-                if unknown:
-                    raise CacheInvalid(f"unexpected entries {unknown}")
-                checksums = {n: str(f[n].attrs["sha256"]) for n in names if "sha256" in f[n].attrs}
-                arrays, locations = {}, {}
-                for n in names:
-                    if mmap:
-                        arrays[n], loc = _map(path, f[n])
-                        if loc is not None:
-                            locations[n] = loc
-                    else:
-                        arrays[n] = f[n][()]
-                    interrupt_point()
-        except (OSError, ValueError, KeyError, TypeError) as err:  # h5py/numpy on a damaged file
+            before = _file_state(path)
+        except OSError as err:
             raise CacheInvalid(f"unreadable: {err}") from err
+        spec_json, checksums, arrays, locations = _read_file(path, expected_key, mmap)
         if n_features is None or derivatives is None:
-            try:
-                n_features = ACSFSpec.from_json(spec_json).n_features if n_features is None else n_features
-            except (ValueError, TypeError, KeyError) as err:
-                raise CacheInvalid(f"attribute 'spec' is not a descriptor spec: {err}") from err
+            n_features = parse_spec(spec_json).n_features if n_features is None else n_features
             derivatives = "dG_dr_bgc" in arrays if derivatives is None else derivatives
         full = not (mmap and stamp_matches(path))
         check_arrays(arrays, checksums, n_features, derivatives, full=full, locations=locations, path=path)
+        try:
+            unchanged = _file_state(path) == before
+        except OSError:
+            unchanged = False
+        if not unchanged:
+            raise CacheInvalid("the file was replaced or modified while it was read")
         if full and mmap:
             write_stamp(path)
     return spec_json, arrays

@@ -99,3 +99,26 @@ def test_kill_9_leftover_is_removed_but_live_writers_are_kept(tmp_path):
         assert Path(live).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["acsf-live.h5", legacy_new.name, foreign_new.name, other_program.name])
+
+
+def test_a_worker_thread_never_takes_the_main_threads_interrupt(tmp_path):
+    """A write in another thread while the main thread holds a Ctrl-C: the thread's write completes
+    and the main thread gets the KeyboardInterrupt at the end of its own block."""
+    import threading
+
+    done = []
+
+    def worker():
+        with atomic_write(tmp_path / "w") as tmp:
+            interrupt_point()
+            Path(tmp).write_text("w")
+        done.append(True)
+
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_write(tmp_path / "m") as tmp:
+            _sigint_inside_a_c_callback()
+            thread = threading.Thread(target=worker)
+            thread.start()
+            thread.join()
+            Path(tmp).write_text("m")
+    assert done == [True] and sorted(p.name for p in tmp_path.iterdir()) == ["w"]

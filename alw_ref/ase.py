@@ -26,6 +26,7 @@ import numpy as np
 from .errors import MissingDependencyError
 from .metrics import force_deviation
 from .model import Model, predict_structure
+from .potential import check_positions
 from .potential import Potential, load_model
 
 try:
@@ -61,6 +62,7 @@ class ALWCalculator(Calculator):
         super().calculate(atoms, properties, system_changes)
         a = self.atoms
         need_derivatives = any(p in properties for p in ("forces", "stress"))
+        check_positions(a.positions, np.asarray(a.cell), a.pbc)   # the 0.1 Å rule of the dataset loader
         preds = [predict_structure(m, a.numbers, a.positions, np.asarray(a.cell), a.pbc,
                                    forces_and_stress=True if need_derivatives else False) for m in self.models]
         energy_m = np.array([float(p.energy_s[0]) for p in preds])

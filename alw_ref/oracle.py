@@ -134,7 +134,8 @@ DESCRIPTOR_QUANTITIES = tuple(q.replace("<k>", "*") for q in LAYOUT if q.split("
 MODEL_QUANTITIES = tuple(q.replace("<k>", "*") for q in LAYOUT if q.replace("<k>", "*") not in DESCRIPTOR_QUANTITIES)
 #: Axes and units of the datasets ``potential.write_model`` puts in the /model group (native feature order).
 MODEL_LAYOUT = {"g_mean": (("element", "native_feature"), "1"), "g_scale": (("element", "native_feature"), "1"),
-                "e_ref": (("element",), "eV/atom"), "theta": (("parameter",), "mixed")}
+                "e_ref": (("element",), "eV/atom"), "theta": (("parameter",), "mixed"),
+                "g_min": (("element", "native_feature"), "1"), "g_max": (("element", "native_feature"), "1")}
 
 
 def loss_unit(component: str, form: str) -> str:
@@ -357,7 +358,8 @@ def write_oracle(path, dataset, spec: ACSFSpec, model: Model | None = None, weig
 
             write_model(model, f.create_group("model"))
             for name, (axes, unit) in MODEL_LAYOUT.items():
-                f["model"][name].attrs.update({"unit": unit, "axes": ",".join(axes)})
+                if name in f["model"]:                  # g_min/g_max: only in models that recorded them
+                    f["model"][name].attrs.update({"unit": unit, "axes": ",".join(axes)})
 
 
 # ---------------------------------------------------------------- compare

@@ -429,15 +429,12 @@ def main(argv=None) -> int:
     dataset = kwargs.pop("dataset")
     try:
         train(dataset, **kwargs)
-    except Interrupted as err:
-        print(f"interrupted {err}: the run in {kwargs['out']} is consistent; --resume continues it from its last "
-              "checkpoint", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        has_ckpt = (Path(kwargs["out"]) / "checkpoint.h5").is_file()
-        advice = (f"continue the run in {kwargs['out']} with --resume" if has_ckpt
-                  else f"start again (with --overwrite if {kwargs['out']} is not empty)")
-        print(f"interrupted before training started; {advice}", file=sys.stderr)
+    except KeyboardInterrupt as err:           # Interrupted (in the loop) or Ctrl-C before it / in a file write
+        where = f" {err}" if isinstance(err, Interrupted) else ""
+        advice = (f"the run in {kwargs['out']} is consistent; --resume continues it from its last checkpoint"
+                  if (Path(kwargs["out"]) / "checkpoint.h5").is_file()
+                  else f"no checkpoint was written; start again (with --overwrite if {kwargs['out']} is not empty)")
+        print(f"interrupted{where}: {advice}", file=sys.stderr)
         return 130
     except (ALWError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -314,7 +314,7 @@ class ACSFSpec:
     # ---- presets
     @classmethod
     def default(cls, elements, rc, n_radial=8, r_min=0.5, angular_eta=0.005, zetas=(1.0, 4.0, 16.0)):
-        """A sensible general-purpose set: shifted radial grid plus a small angular set.
+        """A small general-purpose set: shifted radial grid plus a small angular set (``trainer`` is richer).
 
         Radial: the "shifted" grid of Imbalzano et al., JCP 148, 241730 (2018) and Gastegger et al.,
         JCP 148, 241709 (2018): n_radial centres R_s evenly spaced on [r_min, rc] Å with spacing ΔR and
@@ -329,6 +329,19 @@ class ACSFSpec:
         eta = 0.5 / (rs[1] - rs[0]) ** 2
         return cls(elements=tuple(elements), rc=rc, radial=tuple((float(eta), float(r)) for r in rs),
                    angular=tuple((float(angular_eta), float(z), lam) for z in zetas for lam in (1.0, -1.0)))
+
+    @classmethod
+    def trainer(cls, elements, rc=5.5, n_radial=16, r_min=0.5, angular_etas=(0.001, 0.01, 0.05),
+                zetas=(1.0, 2.0, 4.0, 16.0)):
+        """The trainer's default set (``benchmarks/bench_accuracy.py``): ``default``'s shifted radial grid,
+        denser (16 centres on [0.5, 5.5] Å), and G4 with three widths η ∈ {0.001, 0.01, 0.05} Å⁻², ζ ∈ {1, 2,
+        4, 16}, λ = ±1 — 40 features for one element. A linear energy-and-force fit on these features
+        (a SNAP-like probe of how much they say, mlearn Mo) gives test force errors of 0.24 eV/Å against
+        0.34 eV/Å with ``default(rc=5)``; the widths of the angular set matter more than more radial centres."""
+        base = cls.default(elements, rc, n_radial=n_radial, r_min=r_min)
+        return cls(elements=base.elements, rc=rc, radial=base.radial,
+                   angular=tuple((float(e), float(z), lam) for e in angular_etas for z in zetas
+                                 for lam in (1.0, -1.0)))
 
     @classmethod
     def mote2_paper(cls, elements=("Mo", "Te")):

@@ -78,7 +78,7 @@ PAPER_PROTOCOL = dict(hidden=(30, 30), activation="tanh", lr=1e-3, lr_schedule="
 #: The trainer's defaults (``benchmarks/bench_accuracy.py``).
 DEFAULTS = dict(weighting="softadapt", weights=(1 / 3, 1 / 3, 1 / 3), beta=1.0, softadapt_variant="relative",
                 slope_window=10, loss_weighted=False, average_epochs=10, limit_weights=None, dwa_temperature=2.0,
-                loss="rmse", loss_scale="labels", hidden=(64, 64), activation="tanh", rc=5.0, spec=None,
+                loss="rmse", loss_scale="labels", hidden=(64, 64), activation="tanh", rc=5.5, spec=None,
                 epochs=600, batch_size=10, lr=2e-3, lr_schedule="exponential", min_lr=1e-5, lr_decay=1.0,
                 lr_factor=0.5, lr_patience=25, ema_decay=0.99, seed=0, split=(0.7, 0.2, 0.1))
 
@@ -169,7 +169,7 @@ def _read_inputs(settings):
     elif settings["spec"]:
         spec = ACSFSpec.from_json(settings["spec"])
     else:
-        spec = ACSFSpec.default(tuple(int(z) for z in data.elements), settings["rc"])
+        spec = ACSFSpec.trainer(tuple(int(z) for z in data.elements), settings["rc"])
     splits = split_for_files([len(p) for p in parts], settings)
     return data, dataset_fingerprint(*parts), spec, splits, init
 
@@ -315,9 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--protocol", choices=("default", "paper"), default="default",
       help="paper = the paper's protocol (raw RMSE terms, SoftAdapt l2, constant lr 1e-3, batch 30, 2x30 tanh, "
            "no EMA); other options override it")
-    a("--preset", choices=PRESETS, help="descriptor set: 'default' (ACSFSpec.default for the elements and --rc) "
+    a("--preset", choices=PRESETS, help="descriptor set: 'default' (ACSFSpec.trainer for the elements and --rc) "
       "or 'mote2_paper' (the paper's 36 Mo/Te features); or give --spec", show=False)
-    a("--spec", help="descriptor spec JSON file (default: ACSFSpec.default for the elements and --rc)", show=False)
+    a("--spec", help="descriptor spec JSON file (default: ACSFSpec.trainer for the elements and --rc)", show=False)
     a("--rc", type=float, default=d["rc"], help="cutoff radius in Å of the default descriptor set")
     a("--valid-file", help="dataset.h5 of validation structures (then the dataset is not split for validation)",
       show=False)

@@ -6,13 +6,15 @@ import numpy as np
 import pytest
 
 from alw_ref import evaluate as evaluate_cli
+from alw_ref.acsf import ACSFSpec
 from alw_ref import train as train_mod
 from alw_ref.data import example_dataset_path, read_dataset, write_dataset
 from alw_ref.errors import DataError, SpecError
 from alw_ref.potential import load_model
 
 #: Small and fast, with the paper's protocol (the defaults' larger network and schedule are not what is tested here).
-SMALL = dict(train_mod.PAPER_PROTOCOL, rc=4.0, hidden=(8, 8), batch_size=8, quiet=True)
+SMALL = dict(train_mod.PAPER_PROTOCOL, spec=ACSFSpec.default((42,), 4.0).to_json(), hidden=(8, 8), batch_size=8,
+             quiet=True)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +98,7 @@ def test_bad_inputs_fail_before_training(small_dataset, tmp_path):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"elements": [52], "rc": 4.0, "radial": [[0.0, 0.0]]}))
     with pytest.raises(SpecError, match=r"Mo \(Z=42\)"):
-        train_mod.train(small_dataset, out=tmp_path / "w", spec=str(spec), **SMALL)
+        train_mod.train(small_dataset, out=tmp_path / "w", **{**SMALL, "spec": str(spec)})
     assert train_mod.main([str(small_dataset), "--out", str(tmp_path / "v"), "--weighting", "fixed",
                            "--weights", "1,0,0", "--quiet", "--epochs", "0", "--lr", "-1"]) == 1
 
@@ -157,7 +159,7 @@ def test_evaluate_cli(small_dataset, tmp_path, capsys):
 
 def test_memory_budget_recomputes_per_batch_with_identical_results(small_dataset, tmp_path, capsys):
     """Derivatives over the budget are recomputed per batch; the run is bit-for-bit the in-memory one."""
-    kw = dict(epochs=2, cache_dir="", plots=False, rc=4.0, hidden=(8, 8), batch_size=8)
+    kw = dict(epochs=2, cache_dir="", plots=False, spec=SMALL["spec"], hidden=(8, 8), batch_size=8)
     stored = train_mod.train(small_dataset, out=tmp_path / "mem", quiet=True, **kw)
     streamed = train_mod.train(small_dataset, out=tmp_path / "stream", memory_budget=1e-4, **kw)
     assert "recomputed per batch" in capsys.readouterr().out

@@ -112,3 +112,113 @@ def descriptor_adjoint(Fbar_ic, What_icc, gidx_i, shift_i, block_first_i, block_
     return _adjoint_kernel(np.ascontiguousarray(Fbar_ic, dtype=np.float64),
                            np.ascontiguousarray(What_icc, dtype=np.float64),
                            gidx_i, shift_i, block_first_i, block_j, dG_dr_bgc, dG_deps_igcc)
+
+
+# ---------------------------------------------------------------- fused pass for training (issue 15)
+#
+# The adjoint needs ∂L/∂F of the whole batch only through one scalar per loss term: for an RMSE or MSE
+# term ∂L/∂F_j = α_F (F_j − F_ref,j) with α_F = w_F/(K·RMSE) or 2 w_F/K, and ∂L/∂σ_s = α_S (σ_s − σ_ref,s)
+# likewise. So each structure's forces, virial and *unscaled* adjoints
+#     vF_ig = −Σ_{b∈i} Σ_c ∂G_ig/∂r_{j_b,c} (F_j_b − F_ref,j_b)_c                         (eV/Å · Å⁻¹)
+#     vS_ig = Σ_{(a,b) Voigt} ∂G_ig/∂ε_ab (σ_s − σ_ref,s)_ab / V_s                        (eV/Å³ / Å³)
+# are computed in one visit of its blocks (the second read comes from cache), and the caller forms
+# v = α_F vF + α_S vS once the batch scalars are known.
+
+#: Voigt order xx yy zz yz xz xy as (a, b) index pairs (as ``units.VOIGT_PAIRS``), for the kernel.
+_VOIGT_AB = np.array([[0, 0], [1, 1], [2, 2], [1, 2], [0, 2], [0, 1]], np.int64)
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _structure_forces(s, a0, a1, dE_dG_ig, gidx_i, shift_i, block_first_i, block_j, dG_dr_bgc, dG_deps_igcc,
+                      F_ic, W_scc):
+    """Eq. 2 forces of the atoms a0…a1−1 of structure s (added into F_ic) and its virial W_scc[s] (eV)."""
+    D = dE_dG_ig.shape[1]
+    for i in range(a0, a1):
+        gi = gidx_i[i]
+        sh = shift_i[i]
+        for b in range(block_first_i[gi], block_first_i[gi + 1]):
+            c0 = 0.0
+            c1 = 0.0
+            c2 = 0.0
+            for g in range(D):
+                w = dE_dG_ig[i, g]
+                c0 += w * dG_dr_bgc[b, g, 0]
+                c1 += w * dG_dr_bgc[b, g, 1]
+                c2 += w * dG_dr_bgc[b, g, 2]
+            j = block_j[b] + sh
+            F_ic[j, 0] -= c0
+            F_ic[j, 1] -= c1
+            F_ic[j, 2] -= c2
+        for a in range(3):
+            for c in range(3):
+                acc = 0.0
+                for g in range(D):
+                    acc += dE_dG_ig[i, g] * dG_deps_igcc[gi, g, a, c]
+                W_scc[s, a, c] += acc
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _structure_force_adjoint(a0, a1, res_ic, gidx_i, shift_i, block_first_i, block_j, dG_dr_bgc, vF_ig):
+    """vF_ig = −Σ_b Σ_c ∂G_ig/∂r_{j_b,c} res_{j_b,c} for the atoms a0…a1−1 of one structure."""
+    D = vF_ig.shape[1]
+    for i in range(a0, a1):
+        gi = gidx_i[i]
+        sh = shift_i[i]
+        for b in range(block_first_i[gi], block_first_i[gi + 1]):
+            j = block_j[b] + sh
+            r0, r1, r2 = res_ic[j, 0], res_ic[j, 1], res_ic[j, 2]
+            for g in range(D):
+                vF_ig[i, g] -= dG_dr_bgc[b, g, 0] * r0 + dG_dr_bgc[b, g, 1] * r1 + dG_dr_bgc[b, g, 2] * r2
+
+
+@njit(cache=True, parallel=True)
+def _fused_kernel(dE_dG_ig, atom_offset_s, gidx_i, shift_i, block_first_i, block_j, dG_dr_bgc, dG_deps_igcc,
+                  F_ref_ic, sigma_ref_sv, inv_volume_s, force_adjoint, stress_adjoint_s):
+    """Per structure (in parallel): forces, virial and the unscaled adjoints vF, vS (block comment above)."""
+    n, D = dE_dG_ig.shape
+    S = atom_offset_s.shape[0] - 1
+    F_ic = np.zeros((n, 3))
+    W_scc = np.zeros((S, 3, 3))
+    res_ic = np.zeros((n, 3))
+    vF_ig = np.zeros((n if force_adjoint else 0, D))
+    vS_ig = np.zeros((n, D))
+    for s in prange(S):
+        a0, a1 = atom_offset_s[s], atom_offset_s[s + 1]
+        _structure_forces(s, a0, a1, dE_dG_ig, gidx_i, shift_i, block_first_i, block_j, dG_dr_bgc,
+                          dG_deps_igcc, F_ic, W_scc)
+        if force_adjoint:
+            for j in range(a0, a1):
+                for c in range(3):
+                    res_ic[j, c] = F_ic[j, c] - F_ref_ic[j, c]
+            _structure_force_adjoint(a0, a1, res_ic, gidx_i, shift_i, block_first_i, block_j, dG_dr_bgc, vF_ig)
+        if stress_adjoint_s[s] and inv_volume_s[s] > 0:
+            w_hat = np.empty(6)
+            for k in range(6):
+                a, c = _VOIGT_AB[k, 0], _VOIGT_AB[k, 1]
+                w_hat[k] = (W_scc[s, a, c] * inv_volume_s[s] - sigma_ref_sv[s, k]) * inv_volume_s[s]
+            for i in range(a0, a1):
+                gi = gidx_i[i]
+                for g in range(D):
+                    acc = 0.0
+                    for k in range(6):
+                        acc += dG_deps_igcc[gi, g, _VOIGT_AB[k, 0], _VOIGT_AB[k, 1]] * w_hat[k]
+                    vS_ig[i, g] = acc
+    return F_ic, W_scc, vF_ig, vS_ig
+
+
+def forces_virials_adjoints(dE_dG_ig, atom_offset_s, gidx_i, shift_i, block_first_i, block_j, dG_dr_bgc,
+                            dG_deps_igcc, F_ref_ic, sigma_ref_sv, volume_s, force_adjoint: bool, stress_adjoint_s):
+    """Forces F (n, 3) eV/Å, structure virials W (S, 3, 3) eV, and the unscaled adjoints vF (n, D), or (0, D)
+    without ``force_adjoint``, and vS (n, D), zero for structures where ``stress_adjoint_s`` is False or
+    V = 0 (definitions above), all in one visit of each structure's derivative blocks.
+
+    atom_offset_s (S+1,): batch atoms of each structure; F_ref_ic (n, 3) eV/Å and sigma_ref_sv (S, 6)
+    eV/Å³ (Voigt) the targets; volume_s (S,) Å³.
+    """
+    volume_s = np.asarray(volume_s, np.float64)
+    inv_v = np.where(volume_s > 0, 1.0 / np.where(volume_s > 0, volume_s, 1.0), 0.0)
+    return _fused_kernel(np.ascontiguousarray(dE_dG_ig, dtype=np.float64), atom_offset_s, gidx_i, shift_i,
+                         block_first_i, block_j, dG_dr_bgc, dG_deps_igcc,
+                         np.ascontiguousarray(F_ref_ic, dtype=np.float64),
+                         np.ascontiguousarray(sigma_ref_sv, dtype=np.float64), inv_v, bool(force_adjoint),
+                         np.ascontiguousarray(stress_adjoint_s, dtype=np.bool_))

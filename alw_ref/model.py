@@ -260,6 +260,20 @@ def voigt(tensor_scc: np.ndarray) -> np.ndarray:
     return np.stack([tensor_scc[:, a, b] for a, b in VOIGT_PAIRS], axis=1)
 
 
+def _energy_s(batch: Batch, E_i: np.ndarray) -> np.ndarray:
+    """Structure energies Σ_i E_i (S,) eV; 0 for an empty structure."""
+    S = len(batch.structure_s)
+    energy_s = np.add.reduceat(E_i, batch.atom_offset_s[:-1]) if len(E_i) else np.zeros(S)
+    return np.where(batch.n_atoms_s > 0, energy_s, 0.0)
+
+
+def _stress_voigt(batch: Batch, W_scc: np.ndarray) -> np.ndarray:
+    """σ = W / V (S, 6) eV/Å³ Voigt (Eq. 3); NaN for structures without a volume."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma_scc = np.where(batch.volume_s[:, None, None] > 0, W_scc / batch.volume_s[:, None, None], np.nan)
+    return voigt(sigma_scc)
+
+
 def predict_batch(model: Model, batch: Batch, forces_and_stress: bool = True):
     """Energies (Eq. 1), forces (Eq. 2) and stress (Eq. 3) of every structure of ``batch``.
 
@@ -267,8 +281,7 @@ def predict_batch(model: Model, batch: Batch, forces_and_stress: bool = True):
     """
     E_i, fwd = _forward(model, batch, forces_and_stress)
     S = len(batch.structure_s)
-    energy_s = np.add.reduceat(E_i, batch.atom_offset_s[:-1]) if len(E_i) else np.zeros(S)
-    energy_s = np.where(batch.n_atoms_s > 0, energy_s, 0.0)
+    energy_s = _energy_s(batch, E_i)
     if not forces_and_stress:
         nan = np.full((S, 6), np.nan)
         return Prediction(energy_s, E_i, np.full((len(E_i), 3), np.nan), nan), fwd
@@ -276,9 +289,27 @@ def predict_batch(model: Model, batch: Batch, forces_and_stress: bool = True):
                                              batch.block_j, batch.dG_dr_bgc, batch.dG_deps_igcc)
     W_scc = np.zeros((S, 3, 3))
     np.add.at(W_scc, batch.structure_i, W_icc)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sigma_scc = np.where(batch.volume_s[:, None, None] > 0, W_scc / batch.volume_s[:, None, None], np.nan)
-    return Prediction(energy_s, E_i, F_ic, voigt(sigma_scc)), fwd
+    return Prediction(energy_s, E_i, F_ic, _stress_voigt(batch, W_scc)), fwd
+
+
+def predict_with_adjoints(model: Model, batch: Batch, force_adjoint: bool, stress_adjoint: bool):
+    """``predict_batch`` plus the unscaled descriptor adjoints of the force and stress residuals, in one
+    visit of each structure's derivative blocks (``forces.forces_virials_adjoints``, issue 15):
+
+        vF_ig = −Σ_j (∂G_i/∂r_j)ᵀ (F_j − F_ref,j),   vS_ig = ∂G_i/∂ε : (σ_s − σ_ref,s) / V_s
+
+    (vS only for structures with a stress target and a volume). For a loss whose adjoints are
+    ∂L/∂F = α_F (F − F_ref) and ∂L/∂σ = α_S (σ − σ_ref), v = α_F vF + α_S vS is the adjoint that
+    ``parameter_gradient`` takes. Returns (Prediction, fwd, vF (n, D) or None, vS (n, D) or None).
+    """
+    E_i, fwd = _forward(model, batch, True)
+    with_stress = bool(stress_adjoint) and bool(np.any(batch.has_stress_s & (batch.volume_s > 0)))
+    F_ic, W_scc, vF, vS = _forces.forces_virials_adjoints(
+        fwd.dE_dG_ig, batch.atom_offset_s, batch.gidx_i, batch.shift_i, batch.block_first_i, batch.block_j,
+        batch.dG_dr_bgc, batch.dG_deps_igcc, batch.forces_ic, batch.stress_sv, batch.volume_s, force_adjoint,
+        batch.has_stress_s & with_stress)
+    pred = Prediction(_energy_s(batch, E_i), E_i, F_ic, _stress_voigt(batch, W_scc))
+    return pred, fwd, (vF if force_adjoint else None), (vS if with_stress else None)
 
 
 def loss_gradient(model: Model, batch: Batch, fwd: _Forward, dL_dE_s, dL_dF_ic, dL_dsigma_sv) -> np.ndarray:
@@ -305,6 +336,15 @@ def loss_gradient(model: Model, batch: Batch, fwd: _Forward, dL_dE_s, dL_dF_ic, 
                 What_scc[:, a, b] = np.asarray(dL_dsigma_sv, float)[:, k] * inv_v
         v_ig = _forces.descriptor_adjoint(Fbar, What_scc[batch.structure_i], batch.gidx_i, batch.shift_i,
                                           batch.block_first_i, batch.block_j, batch.dG_dr_bgc, batch.dG_deps_igcc)
+    return parameter_gradient(model, batch, fwd, u_i, v_ig)
+
+
+def parameter_gradient(model: Model, batch: Batch, fwd: _Forward, u_i: np.ndarray, v_ig) -> np.ndarray:
+    """∂L/∂θ (flat) = Σ_i ∂/∂θ [u_i NN(x_i) + t_i · ∂NN/∂x_i] with t_i = v_i / s_{Z_i} (``mlp.parameter_gradient``).
+
+    u_i : (n,) ∂L/∂E_i per eV;  v_ig : (n, D) ∂L/∂(∂E_i/∂G_ig) per eV, or None (energy term only).
+    """
+    with_tangent = v_ig is not None
     grad = np.zeros_like(model.theta)
     for e in range(len(model.elements)):
         rows = fwd.rows_e[e]

@@ -272,13 +272,14 @@ class _Forward:
     a_e: list             # pre-activations per layer
     z_e: list             # activations per layer
     dE_dG_ig: np.ndarray  # (n, D) ∂E_i/∂G_i, eV
+    sd_e: list            # σ'(a_l) per layer (``mlp.activation_slopes``), or None without the input gradient
 
 
 def _forward(model: Model, batch: Batch, need_input_gradient: bool):
     n, D = batch.G_ig.shape
     E_i = np.zeros(n)
     dE_dG = np.zeros((n, D))
-    rows_e, x_e, a_e, z_e = [], [], [], []
+    rows_e, x_e, a_e, z_e, sd_e = [], [], [], [], []
     for e in range(len(model.elements)):
         rows = np.flatnonzero(batch.species_i == e)
         rows_e.append(rows)
@@ -286,12 +287,15 @@ def _forward(model: Model, batch: Batch, need_input_gradient: bool):
         layers = model.layers(e)
         y, a_list, z_list = mlp.forward(layers, x, model.activation)
         E_i[rows] = model.e_ref_e[e] + y
+        sd_list = None
         if need_input_gradient and len(rows):
-            dE_dG[rows] = mlp.input_gradient(layers, a_list, model.activation) / model.g_scale_eg[e]
+            sd_list = mlp.activation_slopes(a_list, z_list, model.activation)
+            dE_dG[rows] = mlp.input_gradient(layers, a_list, model.activation, sd_list) / model.g_scale_eg[e]
+        sd_e.append(sd_list)
         x_e.append(x)
         a_e.append(a_list)
         z_e.append(z_list)
-    return E_i, _Forward(rows_e, x_e, a_e, z_e, dE_dG)
+    return E_i, _Forward(rows_e, x_e, a_e, z_e, dE_dG, sd_e)
 
 
 def voigt(tensor_scc: np.ndarray) -> np.ndarray:
@@ -402,7 +406,8 @@ def parameter_gradient(model: Model, batch: Batch, fwd: _Forward, u_i: np.ndarra
         if not len(rows):
             continue
         t = v_ig[rows] / model.g_scale_eg[e] if with_tangent else None
-        grads = mlp.parameter_gradient(model.layers(e), fwd.a_e[e], fwd.z_e[e], u_i[rows], t, model.activation)
+        grads = mlp.parameter_gradient(model.layers(e), fwd.a_e[e], fwd.z_e[e], u_i[rows], t, model.activation,
+                                       fwd.sd_e[e])
         for (dW, db), (W, b) in zip(grads, model.layers(e, grad)):
             W += dW
             b += db

@@ -116,11 +116,11 @@ def loss_and_gradient(model: Model, batch: Batch, weights, form: str = "rmse",
         # ∂L/∂E_s = w_E f_E r_E,s / N_s with r_E,s = (E_s − E_ref,s)/N_s;  ∂L/∂F = w_F f_F (F − F_ref);
         # ∂L/∂σ (per eV/Å³) = w_S f_S k² (σ − σ_ref) with k = EV_PER_A3_TO_GPA (residuals in GPa).
         u_i = (w["energy"] * factor["energy"] * res["energy"] / batch.n_atoms_s)[batch.structure_i]
-        v_ig = None
+        v_ig = None  # v = α_F vF + α_S vS, formed in place (the arrays are this call's own)
         if vF_ig is not None:
-            v_ig = (w["forces"] * factor["forces"]) * vF_ig
+            v_ig = np.multiply(vF_ig, w["forces"] * factor["forces"], out=vF_ig)
         if vS_ig is not None:
-            alpha_S = w["stress"] * factor["stress"] * EV_PER_A3_TO_GPA ** 2
-            v_ig = alpha_S * vS_ig if v_ig is None else v_ig + alpha_S * vS_ig
+            vS_ig *= w["stress"] * factor["stress"] * EV_PER_A3_TO_GPA ** 2
+            v_ig = vS_ig if v_ig is None else np.add(v_ig, vS_ig, out=v_ig)
         grad = parameter_gradient(model, batch, fwd, u_i, v_ig)
     return LossResult(float(total), parts, sse, count, grad, pred)

@@ -189,11 +189,12 @@ _LAYOUTS: dict = {}
 
 def derivative_layout(descriptors, species_i_global: np.ndarray, dtype="float64"):
     """The compact copy of ``descriptors.dG_dr_bgc`` (``forces.compact_layout``), built at the first call
-    for that array and kept while the array lives; None when compaction would not pay (one element).
+    for that array and kept while the array lives (None only if the stored blocks defy the layout).
 
-    Memory: Dc/D of the stored blocks plus 9 bytes per block (e.g. 27.9 of 49.5 KiB per atom at D = 50
-    for two elements), held in addition to the stored blocks. ``dtype="float32"`` halves it and rounds
-    dG/dr to 6e-8 relative: for training only, never for predictions that are reported.
+    Memory, in addition to the stored blocks: about Dc/D of them plus 9 bytes per block (two elements:
+    28.8 KiB per atom beside the 49.5 KiB stored at D = 50; one element: as much as the stored blocks,
+    reordered). ``dtype="float32"`` halves it and rounds dG/dr to 6e-8 relative: for training only,
+    never for predictions that are reported.
     """
     dG = descriptors.dG_dr_bgc
     if dG is None or len(dG) == 0:

@@ -18,8 +18,8 @@ def dense_blocks(layout, n_atoms, D):
             block = out.setdefault((i, int(layout.j_b[b])), np.zeros((D, 3)))
             rows = layout.feature_ek[layout.el_b[b]]
             for k, g in enumerate(rows):
-                if layout.d_bkc[b, k].any():
-                    block[g] += layout.d_bkc[b, k]
+                if layout.d_bck[b, :, k].any():
+                    block[g] += layout.d_bck[b, :, k]
     return out
 
 
@@ -32,16 +32,17 @@ def stored_blocks(desc):
 @given(raw=st.lists(structures(n_atoms=(1, 5), n_elements=(1, 3)), min_size=1, max_size=3), seed=st.integers(0, 1000))
 def test_compact_layout_is_lossless(raw, seed):
     """The compact copy holds exactly the stored dG/dr: every block rebuilt from its pieces equals the
-    stored block bit for bit (dropped rows were exactly zero), and blocks absent from the copy are zero."""
+    stored block bit for bit (dropped rows were exactly zero), and blocks absent from the copy are zero;
+    so does the stored layout (a strided view)."""
     model, ds, desc, batch = _setup(raw, seed)
     species = model.spec.species_index(ds.numbers)
     layout = derivative_layout(desc, species)
-    if layout is None:  # one element: nothing to drop; the check below then tests the stored layout
-        layout = forces.stored_layout(desc.block_first_i, desc.block_j, desc.dG_dr_bgc)
     D = desc.dG_dr_bgc.shape[1]
-    rebuilt, ref = dense_blocks(layout, len(ds.numbers), D), stored_blocks(desc)
-    for key in set(rebuilt) | set(ref):
-        np.testing.assert_array_equal(rebuilt.get(key, np.zeros((D, 3))), ref.get(key, np.zeros((D, 3))))
+    ref = stored_blocks(desc)
+    for lay in (layout, forces.stored_layout(desc.block_first_i, desc.block_j, desc.dG_dr_bgc)):
+        rebuilt = dense_blocks(lay, len(ds.numbers), D)
+        for key in set(rebuilt) | set(ref):
+            np.testing.assert_array_equal(rebuilt.get(key, np.zeros((D, 3))), ref.get(key, np.zeros((D, 3))))
     assert derivative_layout(desc, species) is derivative_layout(desc, species)  # built once per array
 
 
@@ -63,7 +64,7 @@ def test_fused_pass_matches_two_pass_kernels(raw, seed):
     species = model.spec.species_index(ds.numbers)
     for dtype, tol in (("float64", 1e-13), ("float32", 1e-6)):
         layout = derivative_layout(desc, species, dtype)
-        assert layout is not None and layout.d_bkc.dtype == np.dtype(dtype)
+        assert layout.d_bck.dtype == np.dtype(dtype)
         F, W, vF, vS = forces.forces_virials_adjoints(dE, batch.atom_offset_s, batch.gidx_i, batch.shift_i, layout,
                                                       batch.dG_deps_igcc, batch.forces_ic, batch.stress_sv,
                                                       batch.volume_s, True, np.zeros(len(W_ref), bool))

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, parallel_chunksize, prange
+from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
@@ -352,9 +352,9 @@ def forces_virials_adjoints(dE_dG_ig, atom_offset_s, gidx_i, shift_i, layout: Bl
     """
     volume_s = np.asarray(volume_s, np.float64)
     inv_v = np.where(volume_s > 0, 1.0 / np.where(volume_s > 0, volume_s, 1.0), 0.0)
-    with parallel_chunksize(1):  # structures handed out one at a time: unequal sizes, shared cores
-        return _fused_kernel(np.ascontiguousarray(dE_dG_ig, dtype=np.float64), atom_offset_s, gidx_i, shift_i,
-                             layout.first_i, layout.j_b, layout.el_b, layout.d_bck, layout.feature_ek,
-                             dG_deps_igcc, np.ascontiguousarray(F_ref_ic, dtype=np.float64),
-                             np.ascontiguousarray(sigma_ref_sv, dtype=np.float64), inv_v, bool(force_adjoint),
-                             np.ascontiguousarray(stress_adjoint_s, dtype=np.bool_))
+    # (numba.parallel_chunksize(1), to hand out structures one at a time, made this kernel 7x slower: not used)
+    return _fused_kernel(np.ascontiguousarray(dE_dG_ig, dtype=np.float64), atom_offset_s, gidx_i, shift_i,
+                         layout.first_i, layout.j_b, layout.el_b, layout.d_bck, layout.feature_ek,
+                         dG_deps_igcc, np.ascontiguousarray(F_ref_ic, dtype=np.float64),
+                         np.ascontiguousarray(sigma_ref_sv, dtype=np.float64), inv_v, bool(force_adjoint),
+                         np.ascontiguousarray(stress_adjoint_s, dtype=np.bool_))

@@ -257,6 +257,7 @@ def _structure_forces(s, a0, a1, dE_dG_ig, gidx_i, shift_i, first_i, j_b, el_b, 
     D = dE_dG_ig.shape[1]
     n_sets, Dc = feature_ek.shape
     w_ek = np.empty((n_sets, Dc))
+    W_cc = np.zeros((3, 3))  # the structure's virial, written once (neighbouring structures share cache lines)
     for i in range(a0, a1):
         gi = gidx_i[i]
         sh = shift_i[i]
@@ -283,7 +284,8 @@ def _structure_forces(s, a0, a1, dE_dG_ig, gidx_i, shift_i, first_i, j_b, el_b, 
                 acc = 0.0
                 for g in range(D):
                     acc += dE_dG_ig[i, g] * dG_deps_igcc[gi, g, a, c]
-                W_scc[s, a, c] += acc
+                W_cc[a, c] += acc
+    W_scc[s] = W_cc
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})

@@ -24,6 +24,8 @@ Adjoint (for the training gradient): given F̄_j = ∂L/∂F_j (units of L per e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit, prange
 
@@ -112,3 +114,249 @@ def descriptor_adjoint(Fbar_ic, What_icc, gidx_i, shift_i, block_first_i, block_
     return _adjoint_kernel(np.ascontiguousarray(Fbar_ic, dtype=np.float64),
                            np.ascontiguousarray(What_icc, dtype=np.float64),
                            gidx_i, shift_i, block_first_i, block_j, dG_dr_bgc, dG_deps_igcc)
+
+
+# ---------------------------------------------------------------- block layouts read by the fused pass (issue 15)
+#
+# The fused pass reads blocks through a layout: block b of centre i (global numbering) is one of
+# first_i[i]:first_i[i+1]; its atom is j_b[b] (global) and d_bck[b, c, k] = ∂G_i,g/∂r_j,c for the
+# feature g = feature_ek[el_b[b], k], k < Dc: Cartesian component before feature, so that both the
+# force sum over features and the adjoint update run over contiguous memory (SIMD). The stored format
+# seen through this layout is a strided view with one row set, all D features.
+# The compact layout drops rows that are zero by construction: a neighbour j of element e changes only
+# the radial features of e and the angular features of pairs that contain e (Dc = 28 of D = 50 for the
+# benchmark spec, 22 of 36 for the paper's MoTe2 preset). The block j = i is stored as one piece per
+# element (rows of piece e: the features whose first row set is e, others zero). The row sets are
+# found from the data and every dropped entry is checked to be exactly zero, so the layout is lossless.
+
+
+@dataclass(frozen=True)
+class BlockLayout:
+    """Descriptor-derivative blocks as the fused kernel reads them (comment above).
+
+    first_i (N+1,) int64; j_b (B,) int64; el_b (B,) int8; d_bck (B, 3, Dc) float64 (or float32, training
+    only) Å⁻¹; feature_ek (n_sets, Dc) int64."""
+
+    first_i: np.ndarray
+    j_b: np.ndarray
+    el_b: np.ndarray
+    d_bck: np.ndarray
+    feature_ek: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the layout's arrays."""
+        return sum(a.nbytes for a in (self.first_i, self.j_b, self.el_b, self.d_bck, self.feature_ek))
+
+
+def stored_layout(block_first_i, block_j, dG_dr_bgc) -> BlockLayout:
+    """The stored blocks as a layout (a strided view, one row set with all D features)."""
+    D = dG_dr_bgc.shape[1]
+    return BlockLayout(block_first_i, block_j, np.zeros(len(block_j), np.int8), dG_dr_bgc.transpose(0, 2, 1),
+                       np.arange(D, dtype=np.int64)[None, :])
+
+
+@njit(cache=True)
+def _nonzero_rows_kernel(block_first_i, block_j, species_i, dG_dr_bgc, n_el):
+    """mask[e, g]: row g is nonzero in some block (i, j ≠ i) with j of element e; mask[n_el]: in a block j = i."""
+    D = dG_dr_bgc.shape[1]
+    mask = np.zeros((n_el + 1, D), np.bool_)
+    for i in range(block_first_i.shape[0] - 1):
+        for b in range(block_first_i[i], block_first_i[i + 1]):
+            j = block_j[b]
+            e = n_el if j == i else species_i[j]
+            for g in range(D):
+                if dG_dr_bgc[b, g, 0] != 0.0 or dG_dr_bgc[b, g, 1] != 0.0 or dG_dr_bgc[b, g, 2] != 0.0:
+                    mask[e, g] = True
+    return mask
+
+
+@njit(cache=True, parallel=True)
+def _fill_compact_kernel(block_first_i, block_j, species_i, dG_dr_bgc, feature_ek, n_feat_e, owner_g, first_c,
+                         j_c, el_c, d_c):
+    n_el = feature_ek.shape[0]
+    for i in prange(block_first_i.shape[0] - 1):
+        pos = first_c[i]
+        self_b = -1
+        for b in range(block_first_i[i], block_first_i[i + 1]):
+            if block_j[b] == i:
+                self_b = b
+        for e in range(n_el):
+            j_c[pos] = i
+            el_c[pos] = e
+            if self_b >= 0:
+                for k in range(n_feat_e[e]):
+                    g = feature_ek[e, k]
+                    if owner_g[g] == e:
+                        for c in range(3):
+                            d_c[pos, c, k] = dG_dr_bgc[self_b, g, c]
+            pos += 1
+        for b in range(block_first_i[i], block_first_i[i + 1]):
+            j = block_j[b]
+            if j == i:
+                continue
+            e = species_i[j]
+            j_c[pos] = j
+            el_c[pos] = e
+            for k in range(n_feat_e[e]):
+                g = feature_ek[e, k]
+                for c in range(3):
+                    d_c[pos, c, k] = dG_dr_bgc[b, g, c]
+            pos += 1
+
+
+def compact_layout(block_first_i, block_j, dG_dr_bgc, species_i, n_elements: int, dtype=np.float64):
+    """The compact layout (comment above) of stored blocks, or None if a self-block row is not accounted
+    for by any neighbour element (not expected). species_i (N,): species index of every atom of the
+    descriptor arrays. With one element no row is dropped and the copy only reorders the blocks.
+    ``dtype`` float32 rounds every entry to 2⁻²⁴ relative (training only; the default keeps float64)."""
+    species_i = np.ascontiguousarray(species_i, np.int64)
+    mask = _nonzero_rows_kernel(block_first_i, block_j, species_i, dG_dr_bgc, n_elements)
+    rows = [np.flatnonzero(mask[e]) for e in range(n_elements)]
+    covered = np.any(mask[:n_elements], axis=0)
+    if np.any(mask[n_elements] & ~covered):
+        return None  # a self-block row no neighbour element accounts for: keep the stored layout
+    Dc = max(1, max(len(r) for r in rows))  # all-zero blocks (isolated atoms): one zero row
+    n_atoms = len(block_first_i) - 1
+    feature_ek = np.zeros((n_elements, Dc), np.int64)
+    for e, r in enumerate(rows):
+        feature_ek[e, :len(r)] = r
+        feature_ek[e, len(r):] = r[-1] if len(r) else 0
+    owner_g = np.where(covered, np.argmax(mask[:n_elements], axis=0), -1).astype(np.int64)
+    counts = np.diff(block_first_i)
+    has_self = np.zeros(n_atoms, bool)
+    atom_of_block = np.repeat(np.arange(n_atoms), counts)
+    has_self[atom_of_block[block_j == atom_of_block]] = True
+    first_c = np.concatenate(([0], np.cumsum(counts - has_self + n_elements))).astype(np.int64)
+    j_c = np.empty(first_c[-1], np.int64)
+    el_c = np.empty(first_c[-1], np.int8)
+    d_c = np.zeros((first_c[-1], 3, Dc), dtype)
+    _fill_compact_kernel(block_first_i, block_j, species_i, dG_dr_bgc, feature_ek,
+                         np.array([len(r) for r in rows], np.int64), owner_g, first_c, j_c, el_c, d_c)
+    return BlockLayout(first_c, j_c, el_c, d_c, feature_ek)
+
+
+# ---------------------------------------------------------------- fused pass for training (issue 15)
+#
+# The adjoint needs ∂L/∂F of the whole batch only through one scalar per loss term: for an RMSE or MSE
+# term ∂L/∂F_j = α_F (F_j − F_ref,j) with α_F = w_F/(K·RMSE) or 2 w_F/K, and ∂L/∂σ_s = α_S (σ_s − σ_ref,s)
+# likewise. So each structure's forces, virial and *unscaled* adjoints
+#     vF_ig = −Σ_{b∈i} Σ_c ∂G_ig/∂r_{j_b,c} (F_j_b − F_ref,j_b)_c                         (eV/Å · Å⁻¹)
+#     vS_ig = Σ_{(a,b) Voigt} ∂G_ig/∂ε_ab (σ_s − σ_ref,s)_ab / V_s                        (eV/Å³ / Å³)
+# are computed in one visit of its blocks (the second read comes from cache), and the caller forms
+# v = α_F vF + α_S vS once the batch scalars are known.
+
+#: Voigt order xx yy zz yz xz xy as (a, b) index pairs (as ``units.VOIGT_PAIRS``), for the kernel.
+_VOIGT_AB = np.array([[0, 0], [1, 1], [2, 2], [1, 2], [0, 2], [0, 1]], np.int64)
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _structure_forces(s, a0, a1, dE_dG_ig, gidx_i, shift_i, first_i, j_b, el_b, d_bck, feature_ek, dG_deps_igcc,
+                      F_ic, W_scc):
+    """Eq. 2 forces of the atoms a0…a1−1 of structure s (added into F_ic) and its virial W_scc[s] (eV)."""
+    D = dE_dG_ig.shape[1]
+    n_sets, Dc = feature_ek.shape
+    w_ek = np.empty((n_sets, Dc))
+    W_cc = np.zeros((3, 3))  # the structure's virial, written once (neighbouring structures share cache lines)
+    for i in range(a0, a1):
+        gi = gidx_i[i]
+        sh = shift_i[i]
+        for e in range(n_sets):
+            for k in range(Dc):
+                w_ek[e, k] = dE_dG_ig[i, feature_ek[e, k]]
+        for b in range(first_i[gi], first_i[gi + 1]):
+            e = el_b[b]
+            c0 = 0.0
+            c1 = 0.0
+            c2 = 0.0
+            for k in range(Dc):
+                c0 += w_ek[e, k] * d_bck[b, 0, k]
+            for k in range(Dc):
+                c1 += w_ek[e, k] * d_bck[b, 1, k]
+            for k in range(Dc):
+                c2 += w_ek[e, k] * d_bck[b, 2, k]
+            j = j_b[b] + sh
+            F_ic[j, 0] -= c0
+            F_ic[j, 1] -= c1
+            F_ic[j, 2] -= c2
+        for a in range(3):
+            for c in range(3):
+                acc = 0.0
+                for g in range(D):
+                    acc += dE_dG_ig[i, g] * dG_deps_igcc[gi, g, a, c]
+                W_cc[a, c] += acc
+    W_scc[s] = W_cc
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _structure_force_adjoint(a0, a1, res_ic, gidx_i, shift_i, first_i, j_b, el_b, d_bck, feature_ek, vF_ig):
+    """vF_ig = −Σ_b Σ_c ∂G_ig/∂r_{j_b,c} res_{j_b,c} for the atoms a0…a1−1 of one structure."""
+    n_sets, Dc = feature_ek.shape
+    u_ek = np.empty((n_sets, Dc))
+    for i in range(a0, a1):
+        gi = gidx_i[i]
+        sh = shift_i[i]
+        u_ek[:] = 0.0
+        for b in range(first_i[gi], first_i[gi + 1]):
+            e = el_b[b]
+            j = j_b[b] + sh
+            r0, r1, r2 = res_ic[j, 0], res_ic[j, 1], res_ic[j, 2]
+            for k in range(Dc):
+                u_ek[e, k] += d_bck[b, 0, k] * r0 + d_bck[b, 1, k] * r1 + d_bck[b, 2, k] * r2
+        for e in range(n_sets):
+            for k in range(Dc):
+                vF_ig[i, feature_ek[e, k]] -= u_ek[e, k]
+
+
+@njit(cache=True, parallel=True)
+def _fused_kernel(dE_dG_ig, atom_offset_s, gidx_i, shift_i, first_i, j_b, el_b, d_bck, feature_ek, dG_deps_igcc,
+                  F_ref_ic, sigma_ref_sv, inv_volume_s, force_adjoint, stress_adjoint_s):
+    """Per structure (in parallel): forces, virial and the unscaled adjoints vF, vS (block comment above)."""
+    n, D = dE_dG_ig.shape
+    S = atom_offset_s.shape[0] - 1
+    F_ic = np.zeros((n, 3))
+    W_scc = np.zeros((S, 3, 3))
+    res_ic = np.zeros((n, 3))
+    vF_ig = np.zeros((n if force_adjoint else 0, D))
+    vS_ig = np.zeros((n, D))
+    for s in prange(S):
+        a0, a1 = atom_offset_s[s], atom_offset_s[s + 1]
+        _structure_forces(s, a0, a1, dE_dG_ig, gidx_i, shift_i, first_i, j_b, el_b, d_bck, feature_ek,
+                          dG_deps_igcc, F_ic, W_scc)
+        if force_adjoint:
+            for j in range(a0, a1):
+                for c in range(3):
+                    res_ic[j, c] = F_ic[j, c] - F_ref_ic[j, c]
+            _structure_force_adjoint(a0, a1, res_ic, gidx_i, shift_i, first_i, j_b, el_b, d_bck, feature_ek, vF_ig)
+        if stress_adjoint_s[s] and inv_volume_s[s] > 0:
+            w_hat = np.empty(6)
+            for k in range(6):
+                a, c = _VOIGT_AB[k, 0], _VOIGT_AB[k, 1]
+                w_hat[k] = (W_scc[s, a, c] * inv_volume_s[s] - sigma_ref_sv[s, k]) * inv_volume_s[s]
+            for i in range(a0, a1):
+                gi = gidx_i[i]
+                for g in range(D):
+                    acc = 0.0
+                    for k in range(6):
+                        acc += dG_deps_igcc[gi, g, _VOIGT_AB[k, 0], _VOIGT_AB[k, 1]] * w_hat[k]
+                    vS_ig[i, g] = acc
+    return F_ic, W_scc, vF_ig, vS_ig
+
+
+def forces_virials_adjoints(dE_dG_ig, atom_offset_s, gidx_i, shift_i, layout: BlockLayout, dG_deps_igcc,
+                            F_ref_ic, sigma_ref_sv, volume_s, force_adjoint: bool, stress_adjoint_s):
+    """Forces F (n, 3) eV/Å, structure virials W (S, 3, 3) eV, and the unscaled adjoints vF (n, D), or (0, D)
+    without ``force_adjoint``, and vS (n, D), zero for structures where ``stress_adjoint_s`` is False or
+    V = 0 (definitions above), all in one visit of each structure's derivative blocks (``layout``).
+
+    atom_offset_s (S+1,): batch atoms of each structure; F_ref_ic (n, 3) eV/Å and sigma_ref_sv (S, 6)
+    eV/Å³ (Voigt) the targets; volume_s (S,) Å³. Structures run in parallel (one thread each).
+    """
+    volume_s = np.asarray(volume_s, np.float64)
+    inv_v = np.where(volume_s > 0, 1.0 / np.where(volume_s > 0, volume_s, 1.0), 0.0)
+    # (numba.parallel_chunksize(1), to hand out structures one at a time, made this kernel 7x slower: not used)
+    return _fused_kernel(np.ascontiguousarray(dE_dG_ig, dtype=np.float64), atom_offset_s, gidx_i, shift_i,
+                         layout.first_i, layout.j_b, layout.el_b, layout.d_bck, layout.feature_ek,
+                         dG_deps_igcc, np.ascontiguousarray(F_ref_ic, dtype=np.float64),
+                         np.ascontiguousarray(sigma_ref_sv, dtype=np.float64), inv_v, bool(force_adjoint),
+                         np.ascontiguousarray(stress_adjoint_s, dtype=np.bool_))

@@ -129,28 +129,47 @@ def forward(layers, x, activation: str):
     return (z_list[-1] @ W + b)[:, 0], a_list, z_list
 
 
-def input_gradient(layers, a_list, activation: str):
-    """g = ∂y/∂x (n, D) by reverse mode with upstream ȳ = 1, from the pre-activations of ``forward``:
-    z̄_{L-1} = W_Lᵀ, then z̄_{l-1} = (z̄_l ⊙ σ'(a_l)) W_lᵀ down to z̄_0 = g."""
+def activation_slopes(a_list, z_list, activation: str) -> list:
+    """[σ'(a_l)] for every hidden layer. For tanh from z_l = tanh(a_l) of ``forward``: σ' = 1 − z²
+    (the same numbers as ``tanh_d``, without evaluating tanh again)."""
+    if activation == "tanh":
+        return [1.0 - z * z for z in z_list[1:]]
     act_d = activation_functions(activation)[1]
-    n = a_list[0].shape[0]
-    zbar = np.repeat(layers[-1][0].T, n, axis=0)
-    for (W, _), a in zip(layers[-2::-1], a_list[::-1]):
-        zbar = (zbar * act_d(a)) @ W.T
+    return [act_d(a) for a in a_list]
+
+
+def _curvature(a, z, sd, activation: str):
+    """σ''(a) of one layer; for tanh −2 z σ' from z = tanh(a) and σ' = 1 − z² (as ``tanh_dd``)."""
+    if activation == "tanh":
+        return -2.0 * z * sd
+    return activation_functions(activation)[2](a)
+
+
+def input_gradient(layers, a_list, activation: str, sd_list=None):
+    """g = ∂y/∂x (n, D) by reverse mode with upstream ȳ = 1, from the pre-activations of ``forward``:
+    z̄_{L-1} = W_Lᵀ, then z̄_{l-1} = (z̄_l ⊙ σ'(a_l)) W_lᵀ down to z̄_0 = g.
+    sd_list : the σ'(a_l) of ``activation_slopes``, when already at hand."""
+    if sd_list is None:
+        act_d = activation_functions(activation)[1]
+        sd_list = [act_d(a) for a in a_list]
+    zbar = layers[-1][0].T  # (1, n_{L-1}), broadcast over the atoms
+    for (W, _), sd in zip(layers[-2::-1], sd_list[::-1]):
+        zbar = (zbar * sd) @ W.T
     return zbar
 
 
-def parameter_gradient(layers, a_list, z_list, u, t, activation: str):
+def parameter_gradient(layers, a_list, z_list, u, t, activation: str, sd_list=None):
     """∂J/∂θ for J = Σ_i [u_i y_i + t_i · ∂y_i/∂x_i] (module docstring: reverse over forward).
 
     a_list, z_list : from ``forward``; u : (n,) energy adjoints (∂J/∂y_i);
-    t : (n, D) descriptor-space tangents, or None when only the energy term is present.
+    t : (n, D) descriptor-space tangents, or None when only the energy term is present;
+    sd_list : the σ'(a_l) of ``activation_slopes``, when already at hand.
     Returns [(∂J/∂W_l, ∂J/∂b_l), …] with the shapes of ``layers``.
     """
-    _, act_d, act_dd = activation_functions(activation)
     n = z_list[0].shape[0]
     # Tangent chain: ȧ_l = ż_{l-1} W_l, ż_l = σ'(a_l) ⊙ ȧ_l, from ż_0 = t.
-    sd_list = [act_d(a) for a in a_list]
+    if sd_list is None:
+        sd_list = activation_slopes(a_list, z_list, activation)
     adots, zdots = [], [t]
     if t is not None:
         for (W, _), sd in zip(layers[:-1], sd_list):
@@ -164,13 +183,13 @@ def parameter_gradient(layers, a_list, z_list, u, t, activation: str):
         dW = dW + zdots[-1].sum(axis=0)[:, None]  # ż_{L-1}ᵀ ẏ̄ with ẏ̄ = 1
     grads[-1] = (dW, ybar.sum(axis=0))
     zbar = ybar @ W_L.T
-    zdotbar = np.repeat(W_L.T, n, axis=0) if t is not None else None
+    zdotbar = W_L.T if t is not None else None  # (1, n_{L-1}): ẏ̄ = 1 for every atom, broadcast
     for l in range(len(layers) - 2, -1, -1):
         W = layers[l][0]
         abar = zbar * sd_list[l]
         if t is not None:
             adotbar = zdotbar * sd_list[l]
-            abar = abar + zdotbar * act_dd(a_list[l]) * adots[l]
+            abar = abar + zdotbar * _curvature(a_list[l], z_list[l + 1], sd_list[l], activation) * adots[l]
             dW = z_list[l].T @ abar + zdots[l].T @ adotbar
         else:
             dW = z_list[l].T @ abar

@@ -22,8 +22,10 @@ reverse-over-forward pass of ``mlp.parameter_gradient`` on the tangent t_i = v_i
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field, replace
 
+import numba
 import numpy as np
 
 from . import forces as _forces
@@ -169,7 +171,9 @@ class Batch:
     structure_s (S,) indices into the dataset; atom_offset_s (S+1,); volume_s (S,) Å³ (0 without pbc);
     species_i, gidx_i, shift_i (n,) (see ``forces``); G_ig (n, D) raw descriptors; the descriptor
     derivative arrays (global, shared with ``describe.DatasetDescriptors``); targets energy_s (S,) eV,
-    forces_ic (n, 3) eV/Å, stress_sv (S, 6) eV/Å³ (NaN where absent), has_stress_s (S,) bool.
+    forces_ic (n, 3) eV/Å, stress_sv (S, 6) eV/Å³ (NaN where absent), has_stress_s (S,) bool;
+    layout: the compact copy of dG/dr the fused kernels read (``forces.compact_layout``), or None to
+    read the stored blocks.
     """
 
     structure_s: np.ndarray
@@ -187,6 +191,7 @@ class Batch:
     forces_ic: np.ndarray
     stress_sv: np.ndarray
     has_stress_s: np.ndarray
+    layout: _forces.BlockLayout | None = None
 
     @property
     def n_atoms_s(self) -> np.ndarray:
@@ -198,11 +203,44 @@ class Batch:
         return np.repeat(np.arange(len(self.structure_s)), self.n_atoms_s)
 
 
-def make_batch(dataset, descriptors, structures, species_i_global: np.ndarray) -> Batch:
+#: Compact layouts of stored dG/dr arrays, built once per array: (id, dtype) → (weak reference, layout).
+_LAYOUTS: dict = {}
+
+
+def derivative_layout(descriptors, species_i_global: np.ndarray, dtype="float64"):
+    """The compact copy of ``descriptors.dG_dr_bgc`` (``forces.compact_layout``), built at the first call
+    for that array and kept while the array lives (None only if the stored blocks defy the layout).
+
+    Memory, in addition to the stored blocks: about Dc/D of them plus 9 bytes per block (two elements:
+    28.8 KiB per atom beside the 49.5 KiB stored at D = 50; one element: as much as the stored blocks,
+    reordered). ``dtype="float32"`` halves it and rounds dG/dr to 6e-8 relative: for training only,
+    never for predictions that are reported.
+    """
+    dG = descriptors.dG_dr_bgc
+    if dG is None or len(dG) == 0:
+        return None
+    key = (id(dG), np.dtype(dtype).str)
+    hit = _LAYOUTS.get(key)
+    if hit is not None and hit[0]() is dG:
+        return hit[1]
+    n_el = int(species_i_global.max()) + 1 if len(species_i_global) else 1
+    layout = _forces.compact_layout(descriptors.block_first_i, descriptors.block_j, dG, species_i_global, n_el,
+                                    np.dtype(dtype))
+    _LAYOUTS[key] = (weakref.ref(dG), layout)
+    weakref.finalize(dG, _LAYOUTS.pop, key, None)
+    return layout
+
+
+def make_batch(dataset, descriptors, structures, species_i_global: np.ndarray, compact: str | None = "float64") -> Batch:
     """Gather ``structures`` (indices) of ``dataset`` with their ``descriptors`` into a Batch.
 
     species_i_global : (N,) species index of every atom of the dataset (``spec.species_index``).
+    compact : "float64" (default) to let the kernels read the dataset's compact copy of dG/dr
+    (``derivative_layout``, same numbers, fewer bytes), "float32" for a rounded copy (training only),
+    or None to read the stored blocks.
     """
+    if compact not in ("float64", "float32", None):
+        raise ValueError(f"compact must be 'float64', 'float32' or None, got {compact!r}")
     structures = np.asarray(structures, np.int64)
     off = dataset.atom_offset
     n_s = dataset.n_atoms[structures]
@@ -215,7 +253,8 @@ def make_batch(dataset, descriptors, structures, species_i_global: np.ndarray) -
     return Batch(structures, local_off, volume, species_i_global[gidx], gidx, shift,
                  descriptors.G_ig[gidx], descriptors.block_first_i, descriptors.block_j,
                  descriptors.dG_dr_bgc, descriptors.dG_deps_igcc, dataset.energy[structures],
-                 dataset.forces[gidx], dataset.stress[structures], dataset.has_stress[structures])
+                 dataset.forces[gidx], dataset.stress[structures], dataset.has_stress[structures],
+                 None if compact is None else derivative_layout(descriptors, species_i_global, compact))
 
 
 def load_batch(dataset, spec: ACSFSpec, structures, species_i_global: np.ndarray, descriptors=None) -> Batch:
@@ -229,7 +268,8 @@ def load_batch(dataset, spec: ACSFSpec, structures, species_i_global: np.ndarray
 
     structures = np.asarray(structures, np.int64)
     sub = dataset.subset(structures)
-    batch = make_batch(sub, compute_descriptors(sub, spec), np.arange(len(sub)), spec.species_index(sub.numbers))
+    batch = make_batch(sub, compute_descriptors(sub, spec), np.arange(len(sub)), spec.species_index(sub.numbers),
+                       compact=None)  # a compact copy of one batch's blocks would cost more than it saves
     return replace(batch, structure_s=structures)
 
 
@@ -253,13 +293,14 @@ class _Forward:
     a_e: list             # pre-activations per layer
     z_e: list             # activations per layer
     dE_dG_ig: np.ndarray  # (n, D) ∂E_i/∂G_i, eV
+    sd_e: list            # σ'(a_l) per layer (``mlp.activation_slopes``), or None without the input gradient
 
 
 def _forward(model: Model, batch: Batch, need_input_gradient: bool):
     n, D = batch.G_ig.shape
     E_i = np.zeros(n)
     dE_dG = np.zeros((n, D))
-    rows_e, x_e, a_e, z_e = [], [], [], []
+    rows_e, x_e, a_e, z_e, sd_e = [], [], [], [], []
     for e in range(len(model.elements)):
         rows = np.flatnonzero(batch.species_i == e)
         rows_e.append(rows)
@@ -267,17 +308,34 @@ def _forward(model: Model, batch: Batch, need_input_gradient: bool):
         layers = model.layers(e)
         y, a_list, z_list = mlp.forward(layers, x, model.activation)
         E_i[rows] = model.e_ref_e[e] + y
+        sd_list = None
         if need_input_gradient and len(rows):
-            dE_dG[rows] = mlp.input_gradient(layers, a_list, model.activation) / model.g_scale_eg[e]
+            sd_list = mlp.activation_slopes(a_list, z_list, model.activation)
+            dE_dG[rows] = mlp.input_gradient(layers, a_list, model.activation, sd_list) / model.g_scale_eg[e]
+        sd_e.append(sd_list)
         x_e.append(x)
         a_e.append(a_list)
         z_e.append(z_list)
-    return E_i, _Forward(rows_e, x_e, a_e, z_e, dE_dG)
+    return E_i, _Forward(rows_e, x_e, a_e, z_e, dE_dG, sd_e)
 
 
 def voigt(tensor_scc: np.ndarray) -> np.ndarray:
     """(S, 3, 3) → (S, 6) in Voigt order xx yy zz yz xz xy (units unchanged)."""
     return np.stack([tensor_scc[:, a, b] for a, b in VOIGT_PAIRS], axis=1)
+
+
+def _energy_s(batch: Batch, E_i: np.ndarray) -> np.ndarray:
+    """Structure energies Σ_i E_i (S,) eV; 0 for an empty structure."""
+    S = len(batch.structure_s)
+    energy_s = np.add.reduceat(E_i, batch.atom_offset_s[:-1]) if len(E_i) else np.zeros(S)
+    return np.where(batch.n_atoms_s > 0, energy_s, 0.0)
+
+
+def _stress_voigt(batch: Batch, W_scc: np.ndarray) -> np.ndarray:
+    """σ = W / V (S, 6) eV/Å³ Voigt (Eq. 3); NaN for structures without a volume."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sigma_scc = np.where(batch.volume_s[:, None, None] > 0, W_scc / batch.volume_s[:, None, None], np.nan)
+    return voigt(sigma_scc)
 
 
 def predict_batch(model: Model, batch: Batch, forces_and_stress: bool = True):
@@ -287,18 +345,47 @@ def predict_batch(model: Model, batch: Batch, forces_and_stress: bool = True):
     """
     E_i, fwd = _forward(model, batch, forces_and_stress)
     S = len(batch.structure_s)
-    energy_s = np.add.reduceat(E_i, batch.atom_offset_s[:-1]) if len(E_i) else np.zeros(S)
-    energy_s = np.where(batch.n_atoms_s > 0, energy_s, 0.0)
+    energy_s = _energy_s(batch, E_i)
     if not forces_and_stress:
         nan = np.full((S, 6), np.nan)
         return Prediction(energy_s, E_i, np.full((len(E_i), 3), np.nan), nan), fwd
-    F_ic, W_icc = _forces.forces_and_virials(fwd.dE_dG_ig, batch.gidx_i, batch.shift_i, batch.block_first_i,
-                                             batch.block_j, batch.dG_dr_bgc, batch.dG_deps_igcc)
-    W_scc = np.zeros((S, 3, 3))
-    np.add.at(W_scc, batch.structure_i, W_icc)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sigma_scc = np.where(batch.volume_s[:, None, None] > 0, W_scc / batch.volume_s[:, None, None], np.nan)
-    return Prediction(energy_s, E_i, F_ic, voigt(sigma_scc)), fwd
+    if batch.layout is not None and S >= numba.get_num_threads():
+        # the compact copy, one structure per thread (fewer bytes than the stored blocks)
+        F_ic, W_scc, _, _ = _forces.forces_virials_adjoints(
+            fwd.dE_dG_ig, batch.atom_offset_s, batch.gidx_i, batch.shift_i, batch.layout, batch.dG_deps_igcc,
+            batch.forces_ic, batch.stress_sv, batch.volume_s, False, np.zeros(S, bool))
+    else:  # the stored blocks, atoms in parallel (also for one large structure)
+        F_ic, W_icc = _forces.forces_and_virials(fwd.dE_dG_ig, batch.gidx_i, batch.shift_i, batch.block_first_i,
+                                                 batch.block_j, batch.dG_dr_bgc, batch.dG_deps_igcc)
+        W_scc = np.zeros((S, 3, 3))
+        np.add.at(W_scc, batch.structure_i, W_icc)
+    return Prediction(energy_s, E_i, F_ic, _stress_voigt(batch, W_scc)), fwd
+
+
+def _layout(batch: Batch) -> _forces.BlockLayout:
+    """The blocks the fused kernel reads: the batch's compact copy, else the stored blocks."""
+    if batch.layout is not None:
+        return batch.layout
+    return _forces.stored_layout(batch.block_first_i, batch.block_j, batch.dG_dr_bgc)
+
+
+def predict_with_adjoints(model: Model, batch: Batch, force_adjoint: bool, stress_adjoint: bool):
+    """``predict_batch`` plus the unscaled descriptor adjoints of the force and stress residuals, in one
+    visit of each structure's derivative blocks (``forces.forces_virials_adjoints``, issue 15):
+
+        vF_ig = −Σ_j (∂G_i/∂r_j)ᵀ (F_j − F_ref,j),   vS_ig = ∂G_i/∂ε : (σ_s − σ_ref,s) / V_s
+
+    (vS only for structures with a stress target and a volume). For a loss whose adjoints are
+    ∂L/∂F = α_F (F − F_ref) and ∂L/∂σ = α_S (σ − σ_ref), v = α_F vF + α_S vS is the adjoint that
+    ``parameter_gradient`` takes. Returns (Prediction, fwd, vF (n, D) or None, vS (n, D) or None).
+    """
+    E_i, fwd = _forward(model, batch, True)
+    with_stress = bool(stress_adjoint) and bool(np.any(batch.has_stress_s & (batch.volume_s > 0)))
+    F_ic, W_scc, vF, vS = _forces.forces_virials_adjoints(
+        fwd.dE_dG_ig, batch.atom_offset_s, batch.gidx_i, batch.shift_i, _layout(batch), batch.dG_deps_igcc,
+        batch.forces_ic, batch.stress_sv, batch.volume_s, force_adjoint, batch.has_stress_s & with_stress)
+    pred = Prediction(_energy_s(batch, E_i), E_i, F_ic, _stress_voigt(batch, W_scc))
+    return pred, fwd, (vF if force_adjoint else None), (vS if with_stress else None)
 
 
 def loss_gradient(model: Model, batch: Batch, fwd: _Forward, dL_dE_s, dL_dF_ic, dL_dsigma_sv) -> np.ndarray:
@@ -325,13 +412,23 @@ def loss_gradient(model: Model, batch: Batch, fwd: _Forward, dL_dE_s, dL_dF_ic, 
                 What_scc[:, a, b] = np.asarray(dL_dsigma_sv, float)[:, k] * inv_v
         v_ig = _forces.descriptor_adjoint(Fbar, What_scc[batch.structure_i], batch.gidx_i, batch.shift_i,
                                           batch.block_first_i, batch.block_j, batch.dG_dr_bgc, batch.dG_deps_igcc)
+    return parameter_gradient(model, batch, fwd, u_i, v_ig)
+
+
+def parameter_gradient(model: Model, batch: Batch, fwd: _Forward, u_i: np.ndarray, v_ig) -> np.ndarray:
+    """∂L/∂θ (flat) = Σ_i ∂/∂θ [u_i NN(x_i) + t_i · ∂NN/∂x_i] with t_i = v_i / s_{Z_i} (``mlp.parameter_gradient``).
+
+    u_i : (n,) ∂L/∂E_i per eV;  v_ig : (n, D) ∂L/∂(∂E_i/∂G_ig) per eV, or None (energy term only).
+    """
+    with_tangent = v_ig is not None
     grad = np.zeros_like(model.theta)
     for e in range(len(model.elements)):
         rows = fwd.rows_e[e]
         if not len(rows):
             continue
         t = v_ig[rows] / model.g_scale_eg[e] if with_tangent else None
-        grads = mlp.parameter_gradient(model.layers(e), fwd.a_e[e], fwd.z_e[e], u_i[rows], t, model.activation)
+        grads = mlp.parameter_gradient(model.layers(e), fwd.a_e[e], fwd.z_e[e], u_i[rows], t, model.activation,
+                                       fwd.sd_e[e])
         for (dW, db), (W, b) in zip(grads, model.layers(e, grad)):
             W += dW
             b += db

@@ -32,7 +32,9 @@ import argparse
 import json
 import platform
 import sys
+import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,10 +50,12 @@ from alw_ref import mlp  # noqa: E402
 from alw_ref.atomic import write_text  # noqa: E402
 from alw_ref.data import Dataset, Structure  # noqa: E402
 from alw_ref.describe import compute_descriptors  # noqa: E402
-from alw_ref.loss import COMPONENTS, loss_and_gradient, residuals, term_value_and_slope  # noqa: E402
-from alw_ref.model import (Model, Prediction, fit_reference_energies, fit_standardization,  # noqa: E402
-                           make_batch, predict_batch, voigt)
-from alw_ref.units import EV_PER_A3_TO_GPA, VOIGT_PAIRS  # noqa: E402
+from alw_ref.acsf import ACSFSpec  # noqa: E402
+from alw_ref.loss import (COMPONENTS, loss_and_gradient, residuals, term_value_and_factor,  # noqa: E402
+                          term_value_and_slope)
+from alw_ref.model import (Model, Prediction, _layout, fit_reference_energies, fit_standardization,  # noqa: E402
+                           loss_gradient, make_batch, predict_batch, voigt)
+from alw_ref.units import EV_PER_A3_TO_GPA  # noqa: E402
 
 WEIGHTS = {"energy": 1.0, "forces": 1.0, "stress": 0.1}
 #: Speed-up over torch asked for: prediction ≥ 3× (issue 3), training step ≥ 3× (issue 6; issue 3 asked 2×).
@@ -86,8 +90,8 @@ def fitted_model(spec, dataset: Dataset, G_ig: np.ndarray, species_i: np.ndarray
 def training_step_breakdown(model: Model, batch, weights: dict) -> dict:
     """Seconds spent in each piece of ``loss_and_gradient`` (same calls, same order as alw_ref.loss/model).
 
-    Returns {"forward MLP", "input gradient", "force/virial kernel", "loss and adjoints",
-    "adjoint kernel", "parameter gradient"} and the checked gradient under "_gradient".
+    Returns {"forward MLP", "input gradient", "fused force/virial/adjoint kernel", "loss and adjoints",
+    "parameter gradient"} and the checked gradient under "_gradient".
     """
     t = {}
     clock = time.perf_counter
@@ -110,42 +114,33 @@ def training_step_breakdown(model: Model, batch, weights: dict) -> dict:
     # input gradient ∂E_i/∂G_i
     t0 = clock()
     dE_dG = np.zeros((n, D))
+    sd_e = []
     for e in range(n_el):
-        dE_dG[rows_e[e]] = mlp.input_gradient(model.layers(e), a_e[e], model.activation) / model.g_scale_eg[e]
+        sd_e.append(mlp.activation_slopes(a_e[e], z_e[e], model.activation))
+        dE_dG[rows_e[e]] = (mlp.input_gradient(model.layers(e), a_e[e], model.activation, sd_e[e])
+                            / model.g_scale_eg[e])
     t["input gradient"] = clock() - t0
-    # forces and virials (Eq. 2, 3)
+    # forces, virials (Eq. 2, 3) and the unscaled adjoints, one visit of each structure's blocks
     t0 = clock()
-    F_ic, W_icc = alw_forces.forces_and_virials(dE_dG, batch.gidx_i, batch.shift_i, batch.block_first_i,
-                                                batch.block_j, batch.dG_dr_bgc, batch.dG_deps_igcc)
-    W_scc = np.zeros((len(batch.structure_s), 3, 3))
-    np.add.at(W_scc, batch.structure_i, W_icc)
+    F_ic, W_scc, vF, vS = alw_forces.forces_virials_adjoints(
+        dE_dG, batch.atom_offset_s, batch.gidx_i, batch.shift_i, _layout(batch), batch.dG_deps_igcc,
+        batch.forces_ic, batch.stress_sv, batch.volume_s, True, batch.has_stress_s)
+    t["fused force/virial/adjoint kernel"] = clock() - t0
+    # loss, batch scalars, u_i and v_i
+    t0 = clock()
     pred = Prediction(energy_s, E_i, F_ic, voigt(W_scc / batch.volume_s[:, None, None]))
-    t["force/virial kernel"] = clock() - t0
-    # loss, slopes, adjoints ∂L/∂E, ∂L/∂F, Ŵ
-    t0 = clock()
     res = residuals(pred, batch)
-    slopes = {k: term_value_and_slope(res[k], "rmse")[1] for k in COMPONENTS}
-    dL_dE = weights["energy"] * slopes["energy"] / batch.n_atoms_s
-    dL_dF = weights["forces"] * slopes["forces"].reshape(-1, 3)
-    dL_dS = weights["stress"] * EV_PER_A3_TO_GPA * slopes["stress"].reshape(-1, 6)
-    What_scc = np.zeros((len(batch.structure_s), 3, 3))
-    for k, (a, b) in enumerate(VOIGT_PAIRS):
-        What_scc[:, a, b] = dL_dS[:, k] / batch.volume_s
-    u_i = dL_dE[batch.structure_i]
-    What_icc = What_scc[batch.structure_i]
+    f = {k: term_value_and_factor(res[k], "rmse")[1] for k in COMPONENTS}
+    u_i = (weights["energy"] * f["energy"] * res["energy"] / batch.n_atoms_s)[batch.structure_i]
+    v_ig = weights["forces"] * f["forces"] * vF + weights["stress"] * f["stress"] * EV_PER_A3_TO_GPA ** 2 * vS
     t["loss and adjoints"] = clock() - t0
-    # descriptor-space adjoint v_i
-    t0 = clock()
-    v_ig = alw_forces.descriptor_adjoint(dL_dF, What_icc, batch.gidx_i, batch.shift_i, batch.block_first_i,
-                                         batch.block_j, batch.dG_dr_bgc, batch.dG_deps_igcc)
-    t["adjoint kernel"] = clock() - t0
     # reverse-over-forward parameter gradient
     t0 = clock()
     grad = np.zeros_like(model.theta)
     for e in range(n_el):
         rows = rows_e[e]
-        grads = mlp.parameter_gradient(model.layers(e), a_e[e], z_e[e], u_i[rows],
-                                       v_ig[rows] / model.g_scale_eg[e], model.activation)
+        grads = mlp.parameter_gradient(model.layers(e), a_e[e], z_e[e], u_i[rows], v_ig[rows] / model.g_scale_eg[e],
+                                       model.activation, sd_e[e])
         for (dW, db), (W, b) in zip(grads, model.layers(e, grad)):
             W += dW
             b += db
@@ -154,10 +149,16 @@ def training_step_breakdown(model: Model, batch, weights: dict) -> dict:
     return t
 
 
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+def two_pass_step(model: Model, batch, weights: dict):
+    """The training step as before issue 15: forces from the stored blocks, then ∂L/∂F of the batch, then
+    a second pass over the stored blocks for the adjoint (``model.loss_gradient``)."""
+    pred, fwd = predict_batch(model, replace(batch, layout=None))
+    res = residuals(pred, batch)
+    slopes = {k: term_value_and_slope(res[k], "rmse")[1] for k in COMPONENTS}
+    dL_dS = np.zeros_like(pred.stress_sv)
+    dL_dS[batch.has_stress_s] = weights["stress"] * EV_PER_A3_TO_GPA * slopes["stress"].reshape(-1, 6)
+    return loss_gradient(model, batch, fwd, weights["energy"] * slopes["energy"] / batch.n_atoms_s,
+                         weights["forces"] * slopes["forces"].reshape(-1, 3), dL_dS)
 
 
 def max_rel(a, b) -> float:
@@ -211,6 +212,11 @@ def main(argv=None) -> int:
                    help="NumPy BLAS threads of alw_ref's MLP, at most --threads (default: %(default)s, as the "
                         "trainer)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per case (default: %(default)s)")
+    p.add_argument("--spec", choices=("bench", "mote2"), default="bench",
+                   help="descriptors: the 50-feature benchmark spec or the paper's MoTe2 preset, D = 36 "
+                        "(default: %(default)s)")
+    p.add_argument("--compact", choices=("float64", "float32", "none"), default="float64",
+                   help="copy of dG/dr the kernels read (model.make_batch; default: %(default)s)")
     p.add_argument("--json", default=str(Path(__file__).parent / "results" / "bench_model.json"),
                    help="where to write the JSON results (default: %(default)s)")
     args = p.parse_args(argv)
@@ -218,16 +224,18 @@ def main(argv=None) -> int:
         p.error("--blas-threads must lie in [1, --threads]")
     limiter = set_threads(args.threads, args.blas_threads)  # noqa: F841  (kept alive for the run)
 
-    spec = bench_spec()
+    load_start = os.getloadavg()
+    spec = bench_spec() if args.spec == "bench" else ACSFSpec.mote2_paper()
     dataset = labelled_dataset(args.structures, args.atoms)
     desc = compute_descriptors(dataset, spec)
     species = spec.species_index(dataset.numbers)
     model = fitted_model(spec, dataset, desc.G_ig, species)
-    batch = make_batch(dataset, desc, np.arange(len(dataset)), species)
+    compact = None if args.compact == "none" else args.compact
+    batch = make_batch(dataset, desc, np.arange(len(dataset)), species, compact=compact)
     n = len(batch.species_i)
-    print(f"{len(dataset)} structures, {n} atoms, D = {spec.n_features}, "
+    print(f"{len(dataset)} structures, {n} atoms, D = {spec.n_features} ({args.spec}), "
           f"{len(desc.block_j) / n:.1f} derivative blocks/atom, {args.threads} thread(s), "
-          f"{args.blas_threads} BLAS thread(s) for alw_ref", flush=True)
+          f"{args.blas_threads} BLAS thread(s) for alw_ref, compact copy {args.compact}", flush=True)
 
     try:
         import torch
@@ -235,8 +243,12 @@ def main(argv=None) -> int:
     except ImportError:
         torch = None
         print("torch not installed (bench extra): alw_ref timings only", file=sys.stderr)
+    # Memory-traffic yardstick: one streaming read of the stored dG/dr blocks the kernels contract.
+    used = batch.dG_dr_bgc[batch.block_first_i[batch.gidx_i[0]]:batch.block_first_i[batch.gidx_i[-1] + 1]]
     cases = {"alw_ref_predict": lambda: predict_batch(model, batch),
-             "alw_ref_train": lambda: loss_and_gradient(model, batch, WEIGHTS)}
+             "alw_ref_train": lambda: loss_and_gradient(model, batch, WEIGHTS),
+             "alw_ref_train_two_pass": lambda: two_pass_step(model, batch, WEIGHTS),
+             "yardstick": lambda: used.sum()}
     if torch is not None:
         tm = tr.TorchModel.from_model(model)
         tb = tr.TorchBatch.from_batch(batch, len(spec.elements))
@@ -255,19 +267,37 @@ def main(argv=None) -> int:
     pieces = [training_step_breakdown(model, batch, WEIGHTS) for _ in range(args.repeat + 1)][1:]
     breakdown = {k: min(pc[k] for pc in pieces) for k in pieces[0] if not k.startswith("_")}
     bd_err = max_rel(pieces[0]["_gradient"], loss_and_gradient(model, batch, WEIGHTS).gradient)
-    # Memory-traffic yardstick: one streaming read of the dG/dr blocks the kernels contract.
-    used = batch.dG_dr_bgc[batch.block_first_i[batch.gidx_i[0]]:batch.block_first_i[batch.gidx_i[-1] + 1]]
-    t_stream = min(_timed(lambda: used.sum()) for _ in range(args.repeat))
+    two_pass_err = max_rel(two_pass_step(model, batch, WEIGHTS), loss_and_gradient(model, batch, WEIGHTS).gradient)
+    t_stream = best["yardstick"]
+    layout = _layout(batch)
+    stored_per_atom = (used.nbytes + 8 * used.shape[0]) / n  # blocks and their int64 atom indices
+    layout_per_atom = layout.nbytes / len(desc.G_ig)
+    deps_per_atom = batch.dG_deps_igcc.nbytes / len(desc.G_ig)
+    mlp_time = breakdown["forward MLP"] + breakdown["input gradient"] + breakdown["parameter gradient"]
 
     result = {"benchmark": "model", "machine": platform.platform(), "numba": numba.__version__,
+              "spec": args.spec, "compact": args.compact,
+              "load_average_start": load_start, "load_average_end": os.getloadavg(),
               "threads": args.threads, "blas_threads": args.blas_threads, "n_structures": len(dataset), "n_atoms": n,
               "n_features": spec.n_features, "hidden": list(model.hidden), "activation": model.activation,
               "blocks_per_atom": len(desc.block_j) / n, "weights": WEIGHTS,
               "alw_ref_predict_us_per_atom": 1e6 * ours_predict / n,
               "alw_ref_train_us_per_atom": 1e6 * ours_train / n,
+              "alw_ref_train_two_pass_us_per_atom": 1e6 * best["alw_ref_train_two_pass"] / n,
+              "two_pass_gradient_rel_diff": two_pass_err,
               "alw_ref_train_breakdown_us_per_atom": {k: 1e6 * v / n for k, v in breakdown.items()},
               "breakdown_gradient_rel_diff": bd_err,
-              "dG_dr_bytes_per_atom": used.nbytes / n, "stream_read_dG_dr_us_per_atom": 1e6 * t_stream / n}
+              "dG_dr_bytes_per_atom": used.nbytes / n, "stored_blocks_with_indices_bytes_per_atom": stored_per_atom,
+              "layout_bytes_per_atom": layout_per_atom, "dG_deps_bytes_per_atom": deps_per_atom,
+              # bytes streamed from memory per atom per training step: the fused pass visits each structure's
+              # blocks and dG/dε once (its second read hits the cache); the two-pass step read both twice
+              "bytes_read_per_atom_per_step": layout_per_atom + deps_per_atom,
+              "bytes_read_per_atom_per_step_two_pass": 2 * (stored_per_atom + deps_per_atom),
+              "stream_read_dG_dr_us_per_atom": 1e6 * t_stream / n,
+              "train_over_yardstick": ours_train / t_stream, "predict_over_yardstick": ours_predict / t_stream,
+              "mlp_us_per_atom": 1e6 * mlp_time / n,
+              "goal_train_us_per_atom": 1e6 * (1.3 * t_stream + mlp_time) / n,
+              "goal_train_met": bool(ours_train <= 1.3 * t_stream + mlp_time)}
     if torch is not None:
         result["torch"] = torch.__version__
         result["crosscheck"] = check
@@ -277,42 +307,58 @@ def main(argv=None) -> int:
             "torch_train_us_per_atom": 1e6 * t_train / n,
             "torch_train_forward_us_per_atom": 1e6 * t_graph / n,
             "torch_train_double_backward_us_per_atom": 1e6 * (t_train - t_graph) / n,
+            "torch_train_over_yardstick": t_train / t_stream,
             "speedup_predict": t_pred / ours_predict,
             "speedup_train": t_train / ours_train,
         })
-
-    print(f"\nModel benchmark: 2 x 30 tanh, {len(spec.elements)} elements, R_c = {spec.rc} Å, "
-          f"D = {spec.n_features}, float64, {n} atoms, {args.threads} thread(s) (alw_ref BLAS: {args.blas_threads})")
-    if torch is not None:
-        c = result["crosscheck"]
-        print(f"torch vs alw_ref: ∂L/∂θ max|Δ|/max|g| = {c['gradient_rel_to_max']:.1e} "
-              f"(elementwise {c['gradient_elementwise_rel']:.1e}); E {c['energy_rel']:.1e}, "
-              f"F {c['forces_rel']:.1e}, σ {c['stress_rel']:.1e}, L {c['loss_rel']:.1e}")
-    print(f"{'µs/atom':<24} {'alw_ref':>10} {'torch':>10} {'speed-up':>9} {'target':>7}")
-    for key, label in (("predict", "prediction E, F, σ"), ("train", "training gradient")):
-        ours = result[f"alw_ref_{key}_us_per_atom"]
-        line = f"{label:<24} {ours:>10.2f}"
-        if torch is not None:
-            s = result[f"speedup_{key}"]
-            ok = "met" if s >= TARGETS[key] else "MISSED"
-            line += f" {result[f'torch_{key}_us_per_atom']:>10.2f} {s:>8.2f}x {TARGETS[key]:>5.1f}x {ok}"
-        print(line)
-    if torch is not None:
-        print(f"  torch training: forward + ∂E/∂G graph + loss {result['torch_train_forward_us_per_atom']:.2f}, "
-              f"double backward {result['torch_train_double_backward_us_per_atom']:.2f} µs/atom")
-    bd = result["alw_ref_train_breakdown_us_per_atom"]
-    total = sum(bd.values())
-    print(f"alw_ref training step breakdown (sum {total:.2f} µs/atom; gradient check {bd_err:.0e}):")
-    for k, v in bd.items():
-        print(f"  {k:<22} {v:>8.2f} µs/atom {100 * v / total:>5.1f} %")
-    print(f"yardstick: one read of the dG/dr blocks ({result['dG_dr_bytes_per_atom'] / 1024:.1f} KiB/atom, "
-          f"numpy sum) {result['stream_read_dG_dr_us_per_atom']:.2f} µs/atom; the force/virial and adjoint "
-          f"kernels each read them once")
+    report(result, bd_err)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text(out, json.dumps(result, indent=2))
     print(f"wrote {out}")
     return 0
+
+
+def report(result: dict, bd_err: float):
+    """Print the table of ``main``'s result."""
+    r = result
+    print(f"\nModel benchmark: 2 x 30 tanh, D = {r['n_features']} ({r['spec']}), float64 ({r['compact']} copy of "
+          f"dG/dr), {r['n_atoms']} atoms, {r['threads']} thread(s) (alw_ref BLAS: {r['blas_threads']}); load average "
+          f"{r['load_average_start'][0]:.1f} at start, {r['load_average_end'][0]:.1f} at end")
+    if "crosscheck" in r:
+        c = r["crosscheck"]
+        print(f"torch vs alw_ref: ∂L/∂θ max|Δ|/max|g| = {c['gradient_rel_to_max']:.1e} "
+              f"(elementwise {c['gradient_elementwise_rel']:.1e}); E {c['energy_rel']:.1e}, "
+              f"F {c['forces_rel']:.1e}, σ {c['stress_rel']:.1e}, L {c['loss_rel']:.1e}")
+    print(f"{'µs/atom':<24} {'alw_ref':>10} {'torch':>10} {'speed-up':>9} {'target':>7}")
+    for key, label in (("predict", "prediction E, F, σ"), ("train", "training gradient")):
+        ours = r[f"alw_ref_{key}_us_per_atom"]
+        line = f"{label:<24} {ours:>10.2f}"
+        if "crosscheck" in r:
+            s = r[f"speedup_{key}"]
+            ok = "met" if s >= TARGETS[key] else "MISSED"
+            line += f" {r[f'torch_{key}_us_per_atom']:>10.2f} {s:>8.2f}x {TARGETS[key]:>5.1f}x {ok}"
+        print(line)
+    print(f"{'  two-pass step (before)':<24} {r['alw_ref_train_two_pass_us_per_atom']:>10.2f}  "
+          f"(same gradient to {r['two_pass_gradient_rel_diff']:.0e})")
+    if "crosscheck" in r:
+        print(f"  torch training: forward + ∂E/∂G graph + loss {r['torch_train_forward_us_per_atom']:.2f}, "
+              f"double backward {r['torch_train_double_backward_us_per_atom']:.2f} µs/atom")
+    bd = r["alw_ref_train_breakdown_us_per_atom"]
+    total = sum(bd.values())
+    print(f"alw_ref training step breakdown (sum {total:.2f} µs/atom; gradient check {bd_err:.0e}):")
+    for k, v in bd.items():
+        print(f"  {k:<34} {v:>8.2f} µs/atom {100 * v / total:>5.1f} %")
+    y = r["stream_read_dG_dr_us_per_atom"]
+    print(f"yardstick: one NumPy read of the stored dG/dr blocks ({r['dG_dr_bytes_per_atom'] / 1024:.1f} KiB/atom) "
+          f"{y:.2f} µs/atom")
+    print(f"bytes read per atom per step: {r['bytes_read_per_atom_per_step'] / 1024:.1f} KiB (fused pass over the "
+          f"{r['compact']} copy + dG/dε), two-pass {r['bytes_read_per_atom_per_step_two_pass'] / 1024:.1f} KiB")
+    tor = f", torch {r['torch_train_over_yardstick']:.2f}x" if "crosscheck" in r else ""
+    print(f"ratio to the yardstick: training {r['train_over_yardstick']:.2f}x{tor}; prediction "
+          f"{r['predict_over_yardstick']:.2f}x")
+    print(f"goal (issue 15): training ≤ 1.3 x yardstick + MLP ({r['mlp_us_per_atom']:.2f}) = "
+          f"{r['goal_train_us_per_atom']:.2f} µs/atom: {'met' if r['goal_train_met'] else 'MISSED'}")
 
 
 if __name__ == "__main__":

@@ -11,15 +11,17 @@ For each case, three fresh processes (so that each has its own peak RSS):
   loop   — the steps of ``alw_ref.train.train`` for ``--epochs`` epochs, each piece timed with
            time.perf_counter: data loading, descriptors (``describe_dataset``, no cache), setup
            (model, standardisation, reference energies, the initial loss L_k(0)), and per epoch: batch
-           assembly (``make_batch``), forward (``predict_batch``: E, F, σ with the force/virial kernel),
-           gradient (the rest of ``loss.loss_and_gradient``: residuals, loss, adjoints, ∂L/∂θ), optimizer
+           assembly (``make_batch``; the first call builds the dataset's compact copy of dG/dr), forward
+           (``predict_batch``, or with a gradient ``predict_with_adjoints``: E, F, σ and, fused with them since
+           issue 15, the force/stress adjoints), gradient (the rest of ``loss.loss_and_gradient``: residuals,
+           loss, batch scalars, ∂L/∂θ), optimizer
            (``Adam.step``), validation (batches + forward + loss, no gradient), weighting and bookkeeping
            (SoftAdapt driver, shuffling, finiteness check, pooled sums), checkpoint I/O (``best.h5``,
            ``checkpoint.h5``, metrics files); then the final evaluation of the best model on every split.
-           ``loss.loss_and_gradient`` runs unchanged: its ``predict_batch`` (and the two Numba kernels
-           ``forces.forces_and_virials`` and ``forces.descriptor_adjoint``, shown as "of which" rows) are
-           wrapped by timers while the benchmark runs, so "gradient" = time in ``loss_and_gradient`` −
-           time in ``predict_batch``;
+           ``loss.loss_and_gradient`` runs unchanged: its ``predict_batch``/``predict_with_adjoints`` (and
+           the Numba kernels ``forces.forces_and_virials``, ``forces.forces_virials_adjoints`` and
+           ``forces.descriptor_adjoint``, shown as "of which" rows) are wrapped by timers while the
+           benchmark runs, so "gradient" = time in ``loss_and_gradient`` − time in the forward;
   train  — one plain ``alw_ref.train.train(...)`` call with the same settings (``cache_dir=''``,
            ``quiet=True``, ``plots=False``), timed as a whole; its per-epoch ``time_s`` rows are the
            reference for the loop's "epoch compute" (everything in an epoch except checkpoint I/O, which
@@ -75,8 +77,9 @@ EPOCH_PIECES = ("batch", "forward", "force_kernel", "gradient", "adjoint_kernel"
 PIECE_NAMES = {"load": "read dataset.h5", "descriptors": "descriptors (describe_dataset)",
                "setup": "setup + initial loss L_k(0)", "batch": "batch assembly (make_batch)",
                "forward": "forward (predict_batch: E, F, σ)",
-               "force_kernel": "  of which force/virial kernel", "gradient": "gradient (rest of loss_and_gradient)",
-               "adjoint_kernel": "  of which descriptor-adjoint kernel",
+               "force_kernel": "  of which force/virial kernel (fused with the adjoint)",
+               "gradient": "gradient (rest of loss_and_gradient)",
+               "adjoint_kernel": "  of which separate descriptor-adjoint kernel",
                "optimizer": "optimizer (Adam.step)", "validation": "validation (no gradient)",
                "weighting": "weighting + bookkeeping", "io": "checkpoint + metrics I/O",
                "final": "final evaluation (3 splits)", "untimed": "untimed remainder"}
@@ -203,7 +206,9 @@ def worker_loop(args) -> dict:
     # loss_and_gradient and predict_batch run unchanged; the functions they look up at call time are
     # replaced by timed wrappers for the duration of the run (restored at the end).
     wrapped = [(loss_module, "predict_batch", "forward"),
+               (loss_module, "predict_with_adjoints", "forward"),
                (forces_module, "forces_and_virials", "force kernel"),
+               (forces_module, "forces_virials_adjoints", "force kernel"),
                (forces_module, "descriptor_adjoint", "adjoint kernel")]
     originals = [(mod, attr, getattr(mod, attr)) for mod, attr, _ in wrapped]
     for (mod, attr, piece), (_, _, inner) in zip(wrapped, originals):

@@ -71,3 +71,17 @@ def test_gradients_match_finite_differences(seed, hidden, name, with_tangent):
             fd = central_difference(J_of, p0, 1e-4)
             P[...] = p0
             np.testing.assert_allclose(dP, fd, rtol=1e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", sorted(mlp.ACTIVATIONS))
+def test_slopes_from_the_forward_pass_equal_the_activation_derivatives(name):
+    """activation_slopes (tanh: 1 − z² from the kept activations) equals σ'(a), and the curvature used by
+    parameter_gradient equals σ''(a), to 1e-15 relative, on a range of pre-activations."""
+    rng = np.random.default_rng(1)
+    layers = _random_layers(rng, [3, 7, 5, 1])
+    x = rng.normal(0, 3, size=(40, 3))
+    _, a_list, z_list = mlp.forward(layers, x, name)
+    _, f_d, f_dd = mlp.ACTIVATIONS[name]
+    for a, z, sd in zip(a_list, z_list[1:], mlp.activation_slopes(a_list, z_list, name)):
+        np.testing.assert_allclose(sd, f_d(a), rtol=1e-15, atol=1e-300)
+        np.testing.assert_allclose(mlp._curvature(a, z, sd, name), f_dd(a), rtol=1e-14, atol=1e-300)

@@ -26,7 +26,7 @@ SMALL = dict(train_mod.PAPER_PROTOCOL, rc=4.0, hidden=(8, 8), batch_size=8, quie
 SMALL_ARGS = ["--protocol", "paper", "--rc", "4", "--hidden", "8,8", "--batch-size", "8", "--quiet", "--no-plots",
               "--cache-dir", ""]
 COMPONENTS = ("energy", "forces", "stress")
-GPA_PER_EV_A3 = 160.21766208      # 1 eV/Å³ in GPa (CODATA: e = 1.602176634e-19 C), typed in here on purpose
+GPA_PER_EV_A3 = 1.602176634e-19 / 1e-30 / 1e9   # 1 eV/Å³ in GPa: e (exact since SI 2019) J / 1e-30 m³, typed in here
 
 
 def write_small(path, n=40, start=0, step=4):

@@ -228,3 +228,29 @@ def test_scaled_loss_gradient_matches_finite_differences(softadapt_run, data_pat
     fd = central_difference(total, theta0, 1e-5)
     err, tol = np.abs(fd - grad), 1e-6 * np.abs(grad) + 1e-9 * np.abs(grad).max()
     assert np.all(err <= tol), f"worst parameter {np.argmax(err / tol)}: {err.max():.3g}"
+
+
+def test_third_adam_step_uses_the_logged_adaptive_weights(data_path, tmp_path):
+    """SoftAdapt, one batch per epoch, no EMA: epoch 3's step is Adam's third update (β₁ 0.9, β₂ 0.999,
+    ε 1e-8, typed in) from the state after epoch 2 (checkpoint: θ₂, m₂, v₂) along g = ∇ Σ_k (w_k(3)/s_k) L_k,
+    with w(3) the weights logged in row 3: the weights logged are the weights the loss used. (Epoch 3, not 2:
+    with one batch an epoch's pooled training loss is the loss before its step, so L(1) = L(0) and w(2) = w⁰.)"""
+    import h5py
+
+    kw = dict(SMALL, weighting="softadapt", softadapt_variant="relative", loss_scale="labels", batch_size=64,
+              lr=1e-3, beta=30.0)
+    train_mod.train(data_path, out=tmp_path / "two", epochs=2, **kw)
+    train_mod.train(data_path, out=tmp_path / "three", epochs=3, **kw)
+    w3 = col(rows_of(tmp_path / "three")[2:3], "w_")[0]
+    assert np.abs(w3 - 1 / 3).max() > 0.05                   # the adaptive weights have moved
+    with h5py.File(tmp_path / "two" / "checkpoint.h5") as f:
+        m2, v2, t2 = f["adam/m"][()], f["adam/v"][()], int(f["adam"].attrs["t"])
+    assert t2 == 2
+    model = load_model(tmp_path / "two" / "final.h5")
+    s = np.array(model.meta["loss_scales"])
+    train_idx, _, _ = split_by_hand(40, (0.7, 0.2, 0.1), 0)
+    g = _gradient(model, data_path, train_idx, w3 / s, "rmse")
+    m = 0.9 * m2 + 0.1 * g
+    v = 0.999 * v2 + 0.001 * g * g
+    want = model.theta - 1e-3 * (m / (1 - 0.9 ** 3)) / (np.sqrt(v / (1 - 0.999 ** 3)) + 1e-8)
+    np.testing.assert_allclose(load_model(tmp_path / "three" / "final.h5").theta, want, rtol=0, atol=1e-12)

@@ -18,15 +18,18 @@ element's G2 columns; then per element pair, ordered (0,0),(1,0),(1,1),(2,0),…
 columns. ``python -m alw_ref.oracle --order dscribe`` writes our descriptors in that order.
 
 AtomDNN conventions (the paper's code; each marked ``# AtomDNN convention:`` at its line):
-  1. (1 + λ cos θ) is clipped at 0, and where the base is exactly 0 the term and its derivative are 0.
-     We evaluate the base as B = 1 + λ cos θ = ½|û_ij + λ û_ik|², which is ≥ 0 by construction and
-     exactly 0 for exactly collinear triplets (an atom with its images at ±a or a, 2a), where the
-     textbook dot-product formula returns ±1e-16 at random. For ζ ≥ ½ a zero derivative at B = 0 is
-     the true one-sided limit; for ζ < ½ (e.g. the paper's ζ = 0.08) B^ζ ~ φ^(2ζ) has a cusp at
-     collinearity (φ = angle from collinear) and its derivative, ~ φ^(2ζ−1), grows without bound as
-     φ → 0. The code stays finite for every accepted ζ (≥ 0.05, see ZETA_MIN below), but
-     ζ < 1 features of nearly collinear triplets are ill-conditioned: a 1e-16 change of geometry
-     can change them by ~1e-32ζ relative (0.3 % for ζ = 0.08).
+  1. (1 + λ cos θ) is clipped at 0, and where the base is 0 the term and its derivative are 0.
+     We evaluate the base as B = 1 + λ cos θ = ½|û_ij + λ û_ik|², which is ≥ 0 by construction, and
+     count B ≤ B_COLLINEAR = 1e-24 as 0 (see B_COLLINEAR below): an exactly collinear triplet (an atom
+     and its images at S·cell and m·S·cell, a chain of atoms along a lattice vector) gives B = 0 only
+     when the rounding of its two unit vectors happens to agree (m = 2^k); otherwise B ~ 1e-33 … 1e-28,
+     which for ζ < 1 is not small (1e-33^0.08 = 2e-3) and made G4/G5 gain a spurious term and dG/dε
+     wrong by up to 1e10 (issue 12, item 14). The textbook dot-product formula is worse (±1e-16).
+     For ζ ≥ ½ a zero derivative at B = 0 is the true one-sided limit; for ζ < ½ (e.g. the paper's
+     ζ = 0.08) B^ζ ~ φ^(2ζ) has a cusp at collinearity (φ = angle from collinear) and its derivative,
+     ~ φ^(2ζ−1), grows without bound as φ → 0. The code stays finite for every accepted ζ (≥ 0.05, see
+     ZETA_MIN below), but ζ < 1 features of nearly collinear triplets are ill-conditioned: a 1e-16
+     change of geometry can change them by ~1e-32ζ relative (0.3 % for ζ = 0.08).
   2. The paper's MoTe2 set uses no R_s shift (R_s = 0); R_s is supported and honoured here.
 
 Feature order (``ACSFSpec.n_features`` and ``feature_labels()`` follow it):
@@ -134,6 +137,14 @@ def integer_power(x, k):
 # ---------------------------------------------------------------- descriptor specification
 #: Smallest accepted ζ: B^(ζ−1) ≤ (4.9e-324)^(ζ−1) < 1.8e308 (float64 max) for every representable B > 0.
 ZETA_MIN = 0.05
+
+#: AtomDNN convention 1 (module docstring): a base B = 1 + λ cos θ = ½|û_ij + λ û_ik|² at or below this is
+#: 0 (term and derivative 0). Float64 rounding of the pair vectors r_j − r_i + S·cell and of their unit
+#: vectors leaves |û_ij + λ û_ik| of an exactly collinear triplet at up to ~0.5 ε_machine (|r| + |S·cell|)/R
+#: (measured: 7 ε for coordinates ≤ 8 Å, 63 ε for coordinates ≤ 70 Å, R ≥ 0.5 Å), i.e. B up to ~1e-28;
+#: 1e-24 (|û_ij + λ û_ik| ≤ 1.4e-12, an angle of 1.4e-12 rad from collinear, 1e-11 Å sideways at 6.5 Å)
+#: covers coordinates up to ~1e4 Å and is far below any geometry a structure is given to.
+B_COLLINEAR = 1e-24
 
 
 def _fmt(x):
@@ -474,8 +485,8 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
                     m = partner_t[t]
                     Rjk2 = Rjk2_t[t]
                     Rj, Rk = R_n[n], R_n[m]
-                    # AtomDNN convention: (1 + λ cos θ) clipped at 0 — here B = ½|û_ij + λ û_ik|² ≥ 0 is
-                    # exactly 0 for exactly collinear triplets; B == 0 → term and derivative are 0.
+                    # AtomDNN convention: (1 + λ cos θ) clipped at 0 — here B = ½|û_ij + λ û_ik|² ≥ 0;
+                    # B ≤ B_COLLINEAR (collinear up to rounding) → term and derivative are 0.
                     Bp = 0.0
                     Bm = 0.0
                     for c in range(3):
@@ -484,8 +495,8 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
                     Bp *= 0.5                       # 1 + cos θ
                     Bm *= 0.5                       # 1 − cos θ
                     if has_frac:                    # ln B for non-integer ζ
-                        lnBp = math.log(Bp) if Bp > 0.0 else 0.0
-                        lnBm = math.log(Bm) if Bm > 0.0 else 0.0
+                        lnBp = math.log(Bp) if Bp > B_COLLINEAR else 0.0
+                        lnBm = math.log(Bm) if Bm > B_COLLINEAR else 0.0
                     fcjk = cutoff_cosine_sq(Rjk2, rc2)   # no sqrt, no cos (values path)
                     F5 = fc_n[n] * fc_n[m]
                     F4 = F5 * fcjk
@@ -523,8 +534,8 @@ def acsf_kernel(species_i, first_i, j_n, r_nc, pair_index, rc, rad_eta, rad_rs,
                         for p in range(eta_a.shape[0]):
                             lam = lam_a[p]
                             B = Bp if lam > 0.0 else Bm
-                            if B == 0.0:
-                                continue        # AtomDNN convention: base exactly 0 → term and derivative 0
+                            if B <= B_COLLINEAR:
+                                continue        # AtomDNN convention: base 0 → term and derivative 0
                             E = E_u[uid_a[p]]
                             zi = zint_a[p]
                             if zi > 0:          # integer ζ: B^(ζ−1) by squaring, no division by B

@@ -3,15 +3,21 @@
 Two readers, both returning ``alw_ref.data.Structure`` objects in alw_ref units (energy eV,
 forces eV/Å, stress eV/Å³ with ASE sign, Voigt xx yy zz yz xz xy):
 
-``read_ase(path)`` — anything ``ase.io.read(path, index=":")`` reads (extended XYZ, VASP OUTCAR,
-...); needs the ``ase`` extra. Per frame, each label is taken from the frame's
-SinglePointCalculator results if there, else from ``atoms.info`` / ``atoms.arrays``:
-  - ``energy`` (eV, total) and ``forces`` (eV/Å): required; a frame without them is a DataError
-    naming the file and the frame;
-  - ``stress`` (eV/Å³, ASE sign) as Voigt 6 (xx yy zz yz xz xy) or 3×3 (must be symmetric; note
-    that ASE's extxyz reader itself keeps the upper triangle of a 9-number ``stress``);
-  - else ``virial`` W (eV, 3×3 or 9 numbers), converted with σ = −W / V (V = det(cell), Å³);
-  - else no stress: the structure gets has_stress False.
+``read_ase(path, keys)`` — anything ``ase.io.read(path, index=":")`` reads (extended XYZ, VASP
+OUTCAR, ...); needs the ``ase`` extra. Per frame, each label is taken from the frame's
+SinglePointCalculator results if there, else from ``atoms.info`` / ``atoms.arrays``, under the key
+named by ``keys`` (``--energy-key`` etc.: MACE writes ``REF_energy``, GAP ``dft_energy``,
+``dft_force``, ``dft_virial``), else under the plain name, else under ``REF_<name>``
+(``DEFAULT_KEYS``); ``used_keys`` reports which:
+  - energy (eV, total) and forces (eV/Å): required; a frame without them, or with a value that is
+    not a number, is a DataError naming the file, the frame and the keys the frame has;
+  - stress (eV/Å³, ASE sign) as Voigt 6 (xx yy zz yz xz xy) or 3×3 (must be symmetric). ASE's
+    extxyz reader turns a 9-number ``stress`` into Voigt 6 by dropping the lower triangle, so for
+    extended XYZ files the 9 numbers are read from the frame's comment line
+    (``ase.io.extxyz.key_val_str_to_dict``) and an asymmetric tensor is refused;
+  - else virial W (eV, 3×3 or 9 numbers), converted with σ = −W / V (V = det(cell), Å³);
+  - else no stress: the structure gets has_stress False (a key named explicitly must be found in
+    at least one frame of the file).
   ``config_type`` = info["config_type"], else info["phase"], else ""; ``name`` = "<file name>:<frame>".
 
 ``read_atomdnn_raw(path)`` — the raw MoTe2 files of AtomDNN (``XYZ_<n>``; a ``.tar.gz`` of them,
@@ -20,16 +26,20 @@ a folder of them, or one file), no ASE needed. Header line:
 numbers> pbc="T T T"`` (the six numbers may be quoted). Its stress is −σ in kbar (VASP sign,
 compression positive) in the order xx yy zz yz xz xy, so σ = −raw · KBAR_TO_EV_PER_A3. Atom lines
 are ``El x y z tag fx fy fz``; the element comes from the species column (tag 1 = Mo, 2 = Te is
-not used). Frames are ordered by the number n of ``XYZ_<n>``; ``name`` = "XYZ_<n>",
-``config_type`` = "".
+not used). Every ``XYZ_<n>`` file found is kept (a folder and a tar archive are searched
+recursively); frames are ordered by the number n, then by path; ``name`` = "XYZ_<n>" as written in
+the file name, or its path inside the folder/archive (``set2/XYZ_1``) when two files share a
+name; ``config_type`` = "".
 
-``convert(inputs, output, fmt)`` concatenates the structures of all inputs in the given order,
-validates them and writes ``output`` atomically with ``data.write_dataset``.
+``convert(inputs, output, fmt, keys)`` checks that ``output`` can be written (``check_output``),
+concatenates the structures of all inputs in the given order, validates them and writes
+``output`` atomically with ``data.write_dataset``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import tarfile
@@ -80,64 +90,151 @@ def stress_from_virial(virial, volume: float, where: str) -> np.ndarray:
     return -voigt_from_3x3(virial, where) / volume
 
 
-def _label(atoms, key):
-    """Value of ``key`` from the calculator results, else from atoms.info / atoms.arrays."""
+#: Labels read from ASE frames and the keys tried for each when none is named (plain name first).
+DEFAULT_KEYS = {"energy": ("energy", "REF_energy"), "forces": ("forces", "REF_forces"),
+                "stress": ("stress", "REF_stress"), "virial": ("virial", "REF_virial")}
+#: Characters ``atomic.atomic_write`` adds to the output's file name for its temporary file
+#: (".<name>." + 8 random characters + ".tmp").
+TEMP_NAME_EXTRA = 14
+
+
+def _sources(atoms):
+    """(where, mapping) of the places a label can be: calculator results, atoms.info, atoms.arrays."""
     calc = getattr(atoms, "calc", None)
     results = getattr(calc, "results", {}) if calc is not None else {}
-    for source in (results, atoms.info, atoms.arrays):
-        if key in source and source[key] is not None:
-            return source[key]
-    return None
+    return (("calculator results", results), ("atoms.info", atoms.info), ("atoms.arrays", atoms.arrays))
 
 
-def _stress_of_frame(atoms, where):
-    """(6,) eV/Å³ Voigt stress of an ASE frame from 'stress' or 'virial', or None if neither."""
-    stress = _label(atoms, "stress")
-    if stress is not None:
-        stress = np.asarray(stress, dtype=np.float64)
+def _label(atoms, keys):
+    """(key, value) of the first of ``keys`` a frame has (results, then info, then arrays), or (None, None)."""
+    for key in keys:
+        for _, source in _sources(atoms):
+            if key in source and source[key] is not None:
+                return key, source[key]
+    return None, None
+
+
+def _keys_found(atoms) -> str:
+    """The keys a frame has, per place, for error messages."""
+    return "; ".join(f"{where}: {', '.join(sorted(map(str, src))) or '(none)'}" for where, src in _sources(atoms))
+
+
+def _numbers(value, shape, where: str, key: str) -> np.ndarray:
+    """``value`` as float64 of ``shape`` (None: flat, any length); DataError naming the key if it is
+    not numbers (of that shape)."""
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: {key}={value!r} is not a number") from None
+    if shape is None:
+        return array.reshape(-1)
+    if array.size != int(np.prod(shape)):
+        raise DataError(f"{where}: {key} has {array.size} numbers, expected {int(np.prod(shape))}")
+    return array.reshape(shape)
+
+
+def _stress_of_frame(atoms, where, stress_keys, virial_keys, comment):
+    """((6,) eV/Å³ Voigt stress or None, key used) of an ASE frame from a stress or a virial key.
+
+    comment : the frame's extxyz comment line parsed by ``key_val_str_to_dict`` (or {}); a 9-number
+    stress found there is used instead of ASE's Voigt 6 (which dropped the lower triangle)."""
+    key, stress = _label(atoms, stress_keys)
+    if key is not None:
+        if np.size(comment.get(key, ())) == 9:
+            stress = comment[key]  # the raw 9 numbers, as written in the file
+        stress = _numbers(stress, None, where, key)
         if stress.size == 6:
-            return stress.reshape(6)
+            return stress, key
         if stress.size == 9:
-            return voigt_from_3x3(stress, f"{where}: stress")
-        raise DataError(f"{where}: stress has {stress.size} numbers (expected 6 Voigt or 9)")
-    virial = _label(atoms, "virial")
-    if virial is not None:
-        virial = np.asarray(virial, dtype=np.float64)
+            return voigt_from_3x3(stress, f"{where}: {key}"), key
+        raise DataError(f"{where}: {key} has {stress.size} numbers (expected 6 Voigt or 9)")
+    key, virial = _label(atoms, virial_keys)
+    if key is not None:
+        virial = _numbers(virial, None, where, key)
         if virial.size != 9:
-            raise DataError(f"{where}: virial has {virial.size} numbers (expected 9)")
-        return stress_from_virial(virial, float(np.linalg.det(atoms.cell.array)), f"{where}: virial")
-    return None
+            raise DataError(f"{where}: {key} has {virial.size} numbers (expected 9)")
+        return stress_from_virial(virial, float(np.linalg.det(atoms.cell.array)), f"{where}: {key}"), key
+    return None, None
 
 
-def read_ase(path) -> list[Structure]:
-    """Structures of every frame of an ASE-readable file (labels as in the module docstring)."""
+def _extxyz_comments(path, n_frames: int) -> list:
+    """Parsed comment line of each frame of an extended XYZ file, or [{}]*n_frames for other formats."""
+    from ase.io.extxyz import key_val_str_to_dict
+    from ase.io.formats import filetype
+
+    try:
+        if filetype(str(path), read=True) != "extxyz":
+            return [{}] * n_frames
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return [{}] * n_frames
+    comments, i = [], 0
+    try:
+        while i + 1 < len(lines) and lines[i].strip():
+            comments.append(key_val_str_to_dict(lines[i + 1]))
+            i += int(lines[i].split()[0]) + 2
+    except ValueError as err:
+        raise DataError(f"{path}: line {i + 1}: cannot read the frame header ({err})") from None
+    if len(comments) != n_frames:  # ASE read the file differently: refuse rather than guess
+        raise DataError(f"{path}: found {len(comments)} frame headers but ASE read {n_frames} frames")
+    return comments
+
+
+def _keys_to_try(keys, label):
+    """The keys tried for ``label``: the one named in ``keys`` alone, else ``DEFAULT_KEYS[label]``."""
+    named = (keys or {}).get(label)
+    return (named,) if named else DEFAULT_KEYS[label]
+
+
+def read_ase(path, keys=None, used_keys=None) -> list[Structure]:
+    """Structures of every frame of an ASE-readable file (labels as in the module docstring).
+
+    keys : {"energy"|"forces"|"stress"|"virial": key in the file} for labels not under their plain
+    or REF_ name. used_keys : a dict to which {label: set of keys used} is added, or None.
+    """
     ase_io = _import_ase_io()
     path = Path(path)
     try:
         frames = ase_io.read(path, index=":")
     except Exception as err:  # ASE raises many types for unreadable input
         raise DataError(f"{path}: ASE cannot read it ({type(err).__name__}: {err})") from None
+    comments = _extxyz_comments(path, len(frames))
+    tried = {label: _keys_to_try(keys, label) for label in DEFAULT_KEYS}
+    used = {label: set() for label in DEFAULT_KEYS}
     structures = []
     for k, atoms in enumerate(frames):
         where = f"{path}: frame {k}"
-        energy = _label(atoms, "energy")
-        forces = _label(atoms, "forces")
-        for key, value in (("energy", energy), ("forces", forces)):
-            if value is None:
-                raise DataError(f"{where}: no {key} (looked in the calculator results, atoms.info "
-                                "and atoms.arrays)")
+        labels = {}
+        for label, shape in (("energy", ()), ("forces", (len(atoms), 3))):
+            key, value = _label(atoms, tried[label])
+            if key is None:
+                raise DataError(f"{where}: no {label} (looked for {' and '.join(map(repr, tried[label]))}; "
+                                f"the frame has {_keys_found(atoms)}); name the key with --{label}-key")
+            labels[label] = _numbers(value, shape, where, key)
+            used[label].add(key)
+        stress, key = _stress_of_frame(atoms, where, tried["stress"], tried["virial"], comments[k])
+        if key is not None:
+            used["stress" if key in tried["stress"] else "virial"].add(key)
         config_type = atoms.info.get("config_type", atoms.info.get("phase", ""))
         structures.append(Structure(
             numbers=np.asarray(atoms.numbers, dtype=np.int64),
             positions=np.array(atoms.positions, dtype=np.float64),
             cell=np.array(atoms.cell.array, dtype=np.float64),
             pbc=np.array(atoms.pbc, dtype=bool),
-            energy=float(np.asarray(energy, dtype=np.float64)),
-            forces=np.array(forces, dtype=np.float64),
-            stress=_stress_of_frame(atoms, where),
+            energy=float(labels["energy"]),
+            forces=labels["forces"],
+            stress=stress,
             name=f"{path.name}:{k}",
             config_type=str(config_type),
         ))
+    for label in ("stress", "virial"):
+        named = (keys or {}).get(label)
+        if named and frames and not used[label]:
+            raise DataError(f"{path}: no frame has the {label} key {named!r} given with --{label}-key "
+                            f"(frame 0 has {_keys_found(frames[0])})")
+    if used_keys is not None:
+        for label, found in used.items():
+            used_keys.setdefault(label, set()).update(found)
     return structures
 
 
@@ -212,29 +309,40 @@ def parse_atomdnn_raw(text: str, name: str) -> Structure:
         name=name, config_type="")
 
 
-def read_atomdnn_raw(path) -> list[Structure]:
-    """Structures of AtomDNN raw ``XYZ_<n>`` files: a .tar.gz of them, a folder, or one file."""
-    path = Path(path)
-    texts = {}  # n -> (name, text)
+def _raw_files(path: Path) -> list:
+    """(n, relative path, text) of every ``XYZ_<n>`` file in a folder, a tar archive or one file."""
+    found = []
     if path.is_dir():
-        for p in path.iterdir():
+        for p in path.rglob("*"):
             m = _RAW_NAME.match(p.name)
             if m and p.is_file():
-                texts[int(m.group(1))] = (p.name, p.read_text())
+                found.append((int(m.group(1)), p.relative_to(path).as_posix(), p.read_text()))
     elif tarfile.is_tarfile(path):
         with tarfile.open(path, "r:*") as tar:
             for member in tar:
                 m = _RAW_NAME.match(Path(member.name).name)
                 if m and member.isfile():
-                    data = tar.extractfile(member).read().decode("utf-8")
-                    texts[int(m.group(1))] = (Path(member.name).name, data)
+                    found.append((int(m.group(1)), member.name, tar.extractfile(member).read().decode("utf-8")))
     elif _RAW_NAME.match(path.name):
-        texts[int(_RAW_NAME.match(path.name).group(1))] = (path.name, path.read_text())
+        found.append((int(_RAW_NAME.match(path.name).group(1)), path.name, path.read_text()))
     else:
         raise DataError(f"{path}: not an XYZ_<n> file, a folder or a tar archive of them")
-    if not texts:
+    return found
+
+
+def read_atomdnn_raw(path) -> list[Structure]:
+    """Structures of AtomDNN raw ``XYZ_<n>`` files: a .tar.gz of them, a folder, or one file.
+
+    Every file is kept, ordered by n then by path; a file's name is ``XYZ_<n>`` as written, or its
+    path inside the folder/archive when another file has the same name (module docstring)."""
+    path = Path(path)
+    found = sorted(_raw_files(path))
+    if not found:
         raise DataError(f"{path}: no XYZ_<n> files found")
-    return [parse_atomdnn_raw(text, name) for _, (name, text) in sorted(texts.items())]
+    base = [Path(rel).name for _, rel, _ in found]
+    shared = {b for b in base if base.count(b) > 1}
+    return [parse_atomdnn_raw(text, rel if name in shared else name)
+            for (_, rel, text), name in zip(found, base)]
 
 
 def detect_format(path) -> str:
@@ -245,8 +353,9 @@ def detect_format(path) -> str:
     return "ase"
 
 
-def read_structures(path, fmt: str = "auto") -> list[Structure]:
-    """Structures of one input with format ``fmt`` ('auto', 'ase' or 'atomdnn-raw')."""
+def read_structures(path, fmt: str = "auto", keys=None, used_keys=None) -> list[Structure]:
+    """Structures of one input with format ``fmt`` ('auto', 'ase' or 'atomdnn-raw'); keys and
+    used_keys go to ``read_ase`` (the raw AtomDNN format has fixed keys)."""
     if fmt not in FORMATS:
         raise DataError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     path = Path(path)
@@ -254,18 +363,56 @@ def read_structures(path, fmt: str = "auto") -> list[Structure]:
         raise DataError(f"{path}: no such file or folder")
     if fmt == "auto":
         fmt = detect_format(path)
-    return read_atomdnn_raw(path) if fmt == "atomdnn-raw" else read_ase(path)
+    return read_atomdnn_raw(path) if fmt == "atomdnn-raw" else read_ase(path, keys, used_keys)
 
 
-def convert(inputs, output, fmt: str = "auto") -> Dataset:
-    """Read every input (in order), validate, write ``output`` atomically; returns the Dataset."""
+def _existing_ancestor(path: Path) -> Path:
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
+def check_output(output) -> Path:
+    """Fail before any work if ``output`` cannot be written as a file: it is a folder, a folder on its
+    path is a file or not writable, or its name leaves no room for the temporary file's 14 extra
+    characters (``TEMP_NAME_EXTRA``) within the file system's limit. Returns the Path."""
+    out = Path(output)
+    if out.is_dir():
+        raise DataError(f"output {out}: is a folder; give a file name, e.g. {out / 'dataset.h5'}")
+    folder = _existing_ancestor(out)
+    if not folder.is_dir():
+        raise DataError(f"output {out}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"output {out}: no permission to write in the folder {folder}")
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    for part in out.parent.parts[len(folder.parts):] + (out.name,):
+        extra = TEMP_NAME_EXTRA if part == out.name else 0
+        if len(os.fsencode(part)) + extra > name_max:
+            raise DataError(f"output {out}: the name {part[:20]}... is {len(os.fsencode(part))} bytes long; "
+                            f"at most {name_max - extra} are possible here (the file system allows {name_max}"
+                            + (f" and the atomic write adds {extra} for its temporary file)" if extra else ")"))
+    return out
+
+
+def convert(inputs, output, fmt: str = "auto", keys=None, used_keys=None) -> Dataset:
+    """Check ``output``, read every input (in order), validate, write ``output`` atomically; returns the Dataset.
+
+    keys, used_keys : as in ``read_ase`` (label keys for ASE inputs, and the keys used)."""
+    output = check_output(output)
     structures = []
     for path in inputs:
-        structures.extend(read_structures(path, fmt))
+        structures.extend(read_structures(path, fmt, keys, used_keys))
     if not structures:
         raise DataError("the inputs hold no structures")
     dataset = Dataset.from_structures(structures)
-    write_dataset(dataset, output)
+    try:
+        write_dataset(dataset, output)
+    except OSError as err:
+        raise DataError(f"output {output}: cannot write it ({err.strerror or err})") from None
     return dataset
 
 
@@ -278,8 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "forces eV/Å, stress eV/Å³ with ASE sign (tension positive), Voigt xx yy zz yz "
                     "xz xy. Every structure is validated; the output is written atomically.",
         epilog="ASE inputs: labels come from the SinglePointCalculator results or atoms.info/arrays "
-               "(energy, forces, stress as 3x3 or Voigt 6; a 'virial' W in eV is converted with "
-               "sigma = -W/V). A frame without stress gets has_stress = False.")
+               "(energy, forces, stress as 3x3 or Voigt 6; a virial W in eV is converted with "
+               "sigma = -W/V). Unless a key is named, each label is looked for under its plain name, then "
+               "under REF_<name> (MACE), and the keys used are printed. GAP files: --energy-key dft_energy "
+               "--forces-key dft_force --virial-key dft_virial. A frame without stress gets has_stress = False.")
     parser.add_argument("inputs", nargs="+", metavar="IN",
                         help="input files (or, for atomdnn-raw, a folder or .tar.gz of XYZ_<n> files); "
                              "their structures are concatenated in the order given")
@@ -291,16 +440,28 @@ def build_parser() -> argparse.ArgumentParser:
                              "stress = -sigma in kbar, order xx yy zz yz xz xy (no ASE needed); "
                              "'auto' (default) = atomdnn-raw for a folder, a .tar/.tar.gz/.tgz or a "
                              "file named XYZ_<n>, ase otherwise")
+    for label, unit, example in (("energy", "total energy, eV", "REF_energy, dft_energy"),
+                                 ("forces", "eV/Å", "REF_forces, dft_force"),
+                                 ("stress", "eV/Å³, ASE sign", "REF_stress"),
+                                 ("virial", "eV, used when there is no stress", "REF_virial, dft_virial")):
+        parser.add_argument(f"--{label}-key", metavar="KEY", default=None,
+                            help=f"ASE inputs: key of the {label} label ({unit}), e.g. {example}; "
+                                 f"if not given: '{label}', then 'REF_{label}'")
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    keys = {label: getattr(args, f"{label}_key") for label in DEFAULT_KEYS}
+    used = {}
     try:
-        dataset = convert(args.inputs, args.output, args.fmt)
+        dataset = convert(args.inputs, args.output, args.fmt, keys, used)
     except ALWError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if any(used.values()):
+        print("labels read from: " + ", ".join(f"{label} <- {', '.join(sorted(found))}"
+                                               for label, found in used.items() if found))
     print(f"wrote {len(dataset)} structures ({len(dataset.numbers)} atoms, "
           f"{int(dataset.has_stress.sum())} with stress) to {args.output}")
     return 0

@@ -17,33 +17,47 @@ owns atoms ``atom_offset_s[s]:atom_offset_s[s+1]``):
 
 Cache: with ``cache_dir`` set, the result is stored in ``cache_dir/acsf-<key>.h5`` where ``key`` is
 a SHA-256 of the spec (JSON), the structures' numbers/positions/cells/pbc, the derivative flag and
-``CACHE_VERSION``; a second run with the same spec and data loads it instead of recomputing. Files
-are written to a temporary name and renamed, so an interrupted run never leaves a partial cache.
+``CACHE_VERSION``; a later run with the same spec and data loads it instead of recomputing.
+What the cache guarantees (file format and checks: ``descriptor_cache``):
+  * Nothing half-written: files are written to a temporary name and renamed; Ctrl-C or an error
+    while writing leaves no file and is re-raised (never swallowed); a kill -9 leaves a temporary
+    that the next ``describe_dataset`` on that folder removes once its writer is provably dead
+    (``atomic.remove_stale_temporaries``).
+  * Nothing trusted blindly: every read checks shapes, dtypes, index ranges (no block_j outside its
+    structure), finiteness and SHA-256 checksums written with the arrays, and that the stored spec
+    and atom offsets are the requested ones. A file that fails is reported in one stderr line naming
+    it and the reason, then recomputed and replaced. With ``mmap=True`` the scan of the large
+    derivative arrays runs once per file state (stamp ``<file>.verified``: size, mtime, ctime, inode).
+  * Never fatal: a ``cache_dir`` that is a file, cannot be created or written, or a write that fails
+    (disk full) gives one stderr line and the run continues without the cache.
+  * Shared, not copied: with ``mmap=True`` the arrays are read-only maps of the file, so workers that
+    use the same cache share one copy in the page cache. Concurrent workers that miss the cache
+    take a lock (``acsf-<key>.lock``, released when the process ends, even by kill -9): one computes
+    and writes, the others wait and then read its file.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
+import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from . import __version__
+from . import descriptor_cache as _cache
 from .acsf import ACSFSpec, descriptors_from_pairs
-from .atomic import atomic_write
+from .atomic import remove_stale_temporaries
+from .descriptor_cache import CACHE_VERSION
 from .elements import chemical_symbol
-from .errors import DataError, SpecError
+from .errors import ALWError, DataError, SpecError
 from .neighbors import neighbor_list
-
-#: Bump when the descriptor kernels change numerically: old cache files are then ignored.
-CACHE_VERSION = 1
-_CACHE_FORMAT = "alw_ref.descriptors"
 
 
 @dataclass(frozen=True)
@@ -134,6 +148,21 @@ def _species_or_raise(dataset, spec: ACSFSpec) -> np.ndarray:
     return spec.species_index(dataset.numbers)
 
 
+def _check_finite(dataset, s0: int, res) -> None:
+    """DataError naming the first structure of a chunk (starting at structure s0) whose descriptors or
+    derivatives hold NaN or ±inf: such values must not reach a model or a cache file."""
+    bad_i = ~np.isfinite(res.G_ig).all(axis=1)
+    if getattr(res, "dG_dr_bgc", None) is not None:
+        bad_i |= ~np.isfinite(res.dG_deps_igcc).all(axis=(1, 2, 3))
+        bad_b = ~np.isfinite(res.dG_dr_bgc).all(axis=(1, 2))
+        bad_i[np.repeat(np.arange(len(bad_i)), np.diff(res.block_first_i))[bad_b]] = True
+    if bad_i.any():
+        atom = int(np.flatnonzero(bad_i)[0]) + int(dataset.atom_offset[s0])
+        s = int(np.searchsorted(dataset.atom_offset, atom, side="right") - 1)
+        raise DataError(f"structure {s} ({str(dataset.name[s])!r}): non-finite descriptors or derivatives "
+                        f"at atom {atom - int(dataset.atom_offset[s])}")
+
+
 def compute_descriptors(dataset, spec: ACSFSpec, derivatives: bool = True,
                         chunk_atoms: int = 20000, progress: bool = False) -> DatasetDescriptors:
     """ACSF values (and, if ``derivatives``, dG/dr and dG/dε) of every atom of ``dataset``.
@@ -151,6 +180,7 @@ def compute_descriptors(dataset, spec: ACSFSpec, derivatives: bool = True,
         first_i, j_n, r_nc = _chunk_pairs(dataset, s0, s1, spec.rc)
         res = descriptors_from_pairs(spec, species_i[offset[s0]:offset[s1]], first_i, j_n, r_nc,
                                      derivatives=derivatives)
+        _check_finite(dataset, s0, res)
         parts.append((offset[s0], res))
         if progress:
             dt = time.perf_counter() - t0
@@ -176,22 +206,34 @@ def compute_descriptors(dataset, spec: ACSFSpec, derivatives: bool = True,
     )
 
 
-#: |∂G_i/∂r_j| above this (Å⁻¹) marks a structure as singular for its descriptor set.
+#: |∂G_i/∂r_j| above this (Å⁻¹) marks a structure as singular for its descriptor set; |∂G_i/∂ε_ab|
+#: (dimensionless) is held to this times R_c in Å (∂G/∂ε = Σ_n ∂G/∂r_n ⊗ r_n with |r_n| ≤ R_c).
 SINGULAR_DERIVATIVE = 1e3
 
 
+def _max_abs(a: np.ndarray) -> np.ndarray:
+    """max |a| over every axis but the first, without an |a| temporary of a's size."""
+    axes = tuple(range(1, a.ndim))
+    return np.maximum(a.max(axis=axes, initial=0.0), -a.min(axis=axes, initial=0.0))
+
+
 def singular_structures(desc: DatasetDescriptors, limit: float = SINGULAR_DERIVATIVE) -> np.ndarray:
-    """Indices of the structures where some |∂G_i/∂r_j| exceeds ``limit`` Å⁻¹.
+    """Indices of the structures where some |∂G_i/∂r_j| exceeds ``limit`` Å⁻¹ or some |∂G_i/∂ε_ab|
+    exceeds ``limit`` · R_c (R_c in Å; see ``SINGULAR_DERIVATIVE``).
 
     G4/G5 with ζ < 1 (the paper's preset has ζ = 0.08) have d(1 + λ cos θ)^ζ/dθ → ∞ as
     1 + λ cos θ → 0, so perfect crystals with (nearly) collinear triplets (bcc, simple cubic) get
     derivatives up to ~1e11 Å⁻¹ and forces that swamp any loss. Smooth descriptor sets stay ≲ 10 Å⁻¹.
+    |∂G/∂ε| is checked too: an atom whose only neighbours are its own periodic images has ∂G_i/∂r_i = 0
+    (translation invariance) however singular its triplets, and the singularity shows only in the
+    stress (issue 12, item 14: 7.2e9 instead of 1.9).
     """
-    dG = desc.dG_dr_bgc
-    block_max = np.maximum(dG.max(axis=(1, 2), initial=0.0), -dG.min(axis=(1, 2), initial=0.0))
+    structure_i = np.repeat(np.arange(len(desc.atom_offset_s) - 1), np.diff(desc.atom_offset_s))
     atom_of_block = np.repeat(np.arange(len(desc.G_ig)), np.diff(desc.block_first_i))
-    structure_of_atom = np.repeat(np.arange(len(desc.atom_offset_s) - 1), np.diff(desc.atom_offset_s))
-    return np.unique(structure_of_atom[atom_of_block[block_max > limit]])
+    bad_i = np.zeros(len(desc.G_ig), bool)
+    bad_i[atom_of_block[_max_abs(desc.dG_dr_bgc) > limit]] = True
+    bad_i |= _max_abs(desc.dG_deps_igcc) > limit * desc.spec.rc
+    return np.unique(structure_i[bad_i])
 
 
 def estimate_derivative_bytes(dataset, spec: ACSFSpec, sample: int = 32, seed: int = 0) -> float:
@@ -207,53 +249,143 @@ def estimate_derivative_bytes(dataset, spec: ACSFSpec, sample: int = 32, seed: i
     return desc.derivative_bytes_per_atom * float(dataset.n_atoms.sum())
 
 
-_ARRAYS = ("atom_offset_s", "G_ig", "block_first_i", "block_j", "dG_dr_bgc", "dG_deps_igcc")
+def _arrays_of(desc: DatasetDescriptors) -> dict:
+    names = ("atom_offset_s", "G_ig") + (_cache.DERIVATIVE_ARRAYS if desc.has_derivatives else ())
+    return {name: getattr(desc, name) for name in names}
 
 
 def write_descriptors(desc: DatasetDescriptors, path, key: str = "") -> None:
-    """Write ``desc`` to HDF5 at ``path`` atomically (temporary file in the same folder, then rename)."""
-    with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["format"] = _CACHE_FORMAT
-        f.attrs["cache_version"] = CACHE_VERSION
-        f.attrs["alw_ref_version"] = __version__
-        f.attrs["spec"] = json.dumps(desc.spec.to_dict())
-        f.attrs["key"] = key
-        for name in _ARRAYS:
-            arr = getattr(desc, name)
-            if arr is not None:
-                f.create_dataset(name, data=arr)
+    """Write ``desc`` to HDF5 at ``path`` atomically, with checksums (``descriptor_cache.write_cache``)."""
+    _cache.write_cache(path, _arrays_of(desc), json.dumps(desc.spec.to_dict()), key)
 
 
-def read_descriptors(path, expected_key: str | None = None) -> DatasetDescriptors:
-    """Read a descriptor file written by ``write_descriptors``; DataError if it is not one (or stale)."""
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("format") != _CACHE_FORMAT:
-            raise DataError(f"{path}: not an alw_ref descriptor file (format={f.attrs.get('format')!r})")
-        if int(f.attrs.get("cache_version", -1)) != CACHE_VERSION:
-            raise DataError(f"{path}: descriptor file version {f.attrs.get('cache_version')} "
-                            f"!= {CACHE_VERSION} of this alw_ref")
-        if expected_key is not None and f.attrs.get("key") != expected_key:
-            raise DataError(f"{path}: descriptor file key does not match the dataset and spec")
-        spec = ACSFSpec.from_dict(json.loads(f.attrs["spec"]))
-        arrays = {name: f[name][()] for name in _ARRAYS if name in f}
+def read_descriptors(path, expected_key: str | None = None, mmap: bool = False) -> DatasetDescriptors:
+    """Read and verify a descriptor file written by ``write_descriptors``.
+
+    DataError (naming the file and the problem) if it is not one, is stale for ``expected_key`` or
+    does not verify (``descriptor_cache``). mmap : read-only memory-mapped arrays instead of copies.
+    """
+    try:
+        spec_json, arrays = _cache.read_cache(path, expected_key=expected_key, mmap=mmap)
+    except _cache.CacheInvalid as err:
+        raise DataError(f"{path}: {err}") from None
+    return DatasetDescriptors(spec=ACSFSpec.from_json(spec_json), **arrays)
+
+
+def _usable_cache_folder(cache_dir) -> Path | None:
+    """``cache_dir`` created if needed, or None (after one stderr line) when it cannot hold files."""
+    folder = Path(cache_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError("not writable")
+    except OSError as err:
+        reason = "is a file, not a folder" if folder.is_file() else f"cannot be used ({err.strerror or err})"
+        print(f"describe: cache folder {folder} {reason}: running without the cache", file=sys.stderr)
+        return None
+    removed = remove_stale_temporaries(folder, target_prefix="acsf-")
+    if removed:
+        print(f"describe: removed {len(removed)} temporary file(s) left in {folder} by killed runs",
+              file=sys.stderr)
+    return folder
+
+
+def _verified_read(path: Path, key: str, dataset, spec: ACSFSpec, derivatives: bool,
+                   mmap: bool) -> DatasetDescriptors | None:
+    """The cache file's descriptors if it exists and verifies for this dataset and spec, else None
+    (after one stderr line naming the file and the reason, when it exists but does not verify)."""
+    if not path.exists():
+        return None
+    try:
+        spec_json, arrays = _cache.read_cache(path, spec.n_features, derivatives, expected_key=key, mmap=mmap)
+        stored = ACSFSpec.from_json(spec_json) if spec_json else None
+        if stored != spec:
+            raise _cache.CacheInvalid("stored spec differs from the requested one")
+        if not np.array_equal(arrays["atom_offset_s"], dataset.atom_offset):
+            raise _cache.CacheInvalid("atom_offset_s differs from the dataset's structure sizes")
+    except (_cache.CacheInvalid, SpecError, ValueError) as err:
+        print(f"describe: ignoring cache file {path}: {err}; recomputing it", file=sys.stderr, flush=True)
+        return None
     return DatasetDescriptors(spec=spec, **arrays)
 
 
+def _file_id(path: Path):
+    """(inode, size, mtime) of ``path``, None if absent: tells whether another process replaced it."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+@contextmanager
+def _cache_lock(path: Path):
+    """Exclusive lock on ``path`` (flock: released when the process ends, even by kill -9), waiting
+    for the holder with one stderr line; no lock when the file cannot be opened."""
+    try:
+        handle = open(path, "a+")
+    except OSError:
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"describe: waiting for another process that computes this cache ({path})",
+                  file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: go on unlocked
+            pass
+        yield
+
+
 def describe_dataset(dataset, spec: ACSFSpec, derivatives: bool = True, cache_dir=None,
-                     chunk_atoms: int = 20000, progress: bool = False) -> DatasetDescriptors:
-    """``compute_descriptors`` with an optional on-disk cache in ``cache_dir`` (see module docstring)."""
-    if cache_dir is None:
+                     chunk_atoms: int = 20000, progress: bool = False, mmap: bool = False) -> DatasetDescriptors:
+    """``compute_descriptors`` with an optional on-disk cache in ``cache_dir`` (module docstring).
+
+    mmap : hand out the cached arrays as read-only memory maps of the cache file (shared between
+    processes) instead of copies; without a usable ``cache_dir`` the arrays are computed in memory.
+    """
+    folder = None if cache_dir is None else _usable_cache_folder(cache_dir)
+    if folder is None:
         return compute_descriptors(dataset, spec, derivatives, chunk_atoms, progress)
     key = dataset_key(dataset, spec, derivatives)
-    path = Path(cache_dir) / f"acsf-{key[:24]}.h5"
-    if path.exists():
+    path = folder / f"acsf-{key[:24]}.h5"
+    desc = _verified_read(path, key, dataset, spec, derivatives, mmap)
+    if desc is not None:
+        return desc
+    seen = _file_id(path)
+    with _cache_lock(folder / f"acsf-{key[:24]}.lock"):
+        if _file_id(path) not in (None, seen):  # written meanwhile by the process we waited for
+            desc = _verified_read(path, key, dataset, spec, derivatives, mmap)
+            if desc is not None:
+                return desc
+        desc = compute_descriptors(dataset, spec, derivatives, chunk_atoms, progress)
         try:
-            return read_descriptors(path, expected_key=key)
-        except (DataError, OSError, KeyError) as err:  # stale or damaged cache: recompute, say so
-            print(f"describe: ignoring cache file {path}: {err}", file=sys.stderr)
-    desc = compute_descriptors(dataset, spec, derivatives, chunk_atoms, progress)
-    write_descriptors(desc, path, key=key)
-    return desc
+            write_descriptors(desc, path, key=key)
+        except OSError as err:
+            print(f"describe: could not write cache file {path} ({err.strerror or err}): "
+                  f"running without the cache", file=sys.stderr, flush=True)
+            return desc
+        _cache.write_stamp(path)  # its checksums were made from the finite arrays just computed
+    if not mmap:
+        return desc
+    mapped = _verified_read(path, key, dataset, spec, derivatives, mmap=True)
+    return desc if mapped is None else mapped  # the shared map; this process's copy is dropped
+
+
+def _positive(kind, what: str):
+    """argparse type: a finite number of ``kind`` > 0 (argparse names the option in its message)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} > 0, got {text!r}") from None
+        if not np.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"expected {what} > 0, got {text!r}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def _parse_args(argv):
@@ -268,7 +400,7 @@ def _parse_args(argv):
     p.add_argument("--preset", choices=("default", "mote2_paper"), default="default",
                    help="named descriptor set when --spec is not given (default: %(default)s; "
                         "mote2_paper = AtomDNN's 36-feature Mo/Te set, R_c 6.5 Å)")
-    p.add_argument("--rc", type=float, default=5.0,
+    p.add_argument("--rc", type=_positive(float, "a cutoff in Å"), default=5.0,
                    help="cutoff radius in Å for --preset default (default: %(default)s)")
     p.add_argument("--no-derivatives", action="store_true",
                    help="compute descriptor values only, not dG/dr and dG/dε (default: compute them)")
@@ -277,29 +409,27 @@ def _parse_args(argv):
     p.add_argument("--cache-dir", default=None,
                    help="cache folder: reuse descriptors computed before for the same data and spec "
                         "(default: no cache)")
-    p.add_argument("--chunk-atoms", type=int, default=20000,
+    p.add_argument("--chunk-atoms", type=_positive(int, "a number of atoms"), default=20000,
                    help="atoms per kernel call; bounds peak memory (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress lines (default: show them)")
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    from .data import example_dataset_path, read_dataset
-
-    args = _parse_args(argv)
-    path = args.dataset or example_dataset_path()
-    dataset = read_dataset(path)
+def _load_spec(args, dataset) -> ACSFSpec:
+    """The descriptor spec of the command line: --spec file, or --preset (SpecError/OSError naming the file)."""
     if args.spec:
-        spec = ACSFSpec.from_json(Path(args.spec).read_text())
-    elif args.preset == "mote2_paper":
-        spec = ACSFSpec.mote2_paper()
-    else:
-        spec = ACSFSpec.default(tuple(int(z) for z in dataset.elements), rc=args.rc)
-    t0 = time.perf_counter()
-    desc = describe_dataset(dataset, spec, derivatives=not args.no_derivatives,
-                            cache_dir=args.cache_dir, chunk_atoms=args.chunk_atoms,
-                            progress=not args.quiet)
-    dt = time.perf_counter() - t0
+        try:
+            return ACSFSpec.from_json(Path(args.spec).read_text())
+        except (ValueError, TypeError, KeyError) as err:  # JSON syntax or a field of the wrong kind
+            if isinstance(err, SpecError):
+                raise SpecError(f"--spec {args.spec}: {err}") from None
+            raise SpecError(f"--spec {args.spec}: not a descriptor spec JSON file ({err})") from None
+    if args.preset == "mote2_paper":
+        return ACSFSpec.mote2_paper()
+    return ACSFSpec.default(tuple(int(z) for z in dataset.elements), rc=args.rc)
+
+
+def _summary(path, dataset, spec: ACSFSpec, desc: DatasetDescriptors, dt: float) -> None:
     n = len(desc.G_ig)
     print(f"dataset      {path}: {len(dataset)} structures, {n} atoms, elements {list(spec.elements)}")
     print(f"descriptors  {spec.n_features} features per atom, R_c = {spec.rc} Å, "
@@ -313,9 +443,40 @@ def main(argv=None) -> int:
     print("feature                                     mean         std")
     for g in range(spec.n_features):
         print(f"  {labels[g]:<40s} {mean[g]:11.4g} {std[g]:11.4g}")
+
+
+def _run(args) -> None:
+    from .data import example_dataset_path, read_dataset
+
+    path = args.dataset or example_dataset_path()
+    dataset = read_dataset(path)
+    spec = _load_spec(args, dataset)
+    if args.out and Path(args.out).is_dir():
+        raise DataError(f"--out {args.out}: is a folder, expected a file name")
+    t0 = time.perf_counter()
+    desc = describe_dataset(dataset, spec, derivatives=not args.no_derivatives,
+                            cache_dir=args.cache_dir, chunk_atoms=args.chunk_atoms,
+                            progress=not args.quiet)
+    _summary(path, dataset, spec, desc, time.perf_counter() - t0)
     if args.out:
         write_descriptors(desc, args.out, key=dataset_key(dataset, spec, desc.has_derivatives))
         print(f"wrote        {args.out}")
+
+
+def main(argv=None) -> int:
+    """``python -m alw_ref.describe``: every failure is one line on stderr and exit status 1 (130 on
+    Ctrl-C), never a traceback; usage errors exit 2 with argparse's message."""
+    args = _parse_args(argv)
+    try:
+        _run(args)
+    except KeyboardInterrupt:
+        print("describe: interrupted", file=sys.stderr)
+        return 130
+    except (ALWError, OSError, ValueError) as err:
+        name = getattr(err, "filename", None)
+        text = f"{name}: {err.strerror}" if isinstance(err, OSError) and name and err.strerror else str(err)
+        print(f"describe: error: {text}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -80,6 +80,22 @@ def fit_standardization(G_ig: np.ndarray, species_i: np.ndarray, n_elements: int
     return mean, scale
 
 
+def fit_descriptor_range(G_ig: np.ndarray, species_i: np.ndarray, n_elements: int):
+    """Per-element feature minimum and maximum (n_el, D) each, descriptor units, of the training descriptors.
+
+    Recorded in the model so that exported potentials (n2p2's ``scaling.data`` G_min, G_max) can flag
+    extrapolation. An element absent from the training set gets min = max = 0 (every non-zero descriptor
+    of that element is then outside the training range, which is the truth).
+    """
+    g_min = np.full((n_elements, G_ig.shape[1]), np.inf)
+    g_max = -g_min
+    np.minimum.at(g_min, species_i, G_ig)
+    np.maximum.at(g_max, species_i, G_ig)
+    absent = np.bincount(species_i, minlength=n_elements) == 0
+    g_min[absent] = g_max[absent] = 0.0
+    return g_min, g_max
+
+
 def fit_reference_energies(energy_s: np.ndarray, counts_se: np.ndarray) -> np.ndarray:
     """ε (n_el,) eV/atom minimising Σ_s (E_s − Σ_e n_se ε_e)² (linear least squares).
 
@@ -97,7 +113,9 @@ class Model:
 
     spec : ACSFSpec — its element order is the model's;  hidden : hidden-layer widths;
     activation : name in ``mlp.ACTIVATIONS``;  g_mean_eg, g_scale_eg : (n_el, D) standardisation;
-    e_ref_e : (n_el,) reference energies, eV/atom;  theta : flat parameters (module docstring).
+    e_ref_e : (n_el,) reference energies, eV/atom;  theta : flat parameters (module docstring);
+    g_min_eg, g_max_eg : (n_el, D) per-element min and max of the training descriptors (descriptor units,
+    ``fit_descriptor_range``), or None for models trained before they were recorded.
     """
 
     spec: ACSFSpec
@@ -108,6 +126,8 @@ class Model:
     e_ref_e: np.ndarray
     theta: np.ndarray
     meta: dict = field(default_factory=dict)
+    g_min_eg: np.ndarray | None = None
+    g_max_eg: np.ndarray | None = None
 
     @classmethod
     def create(cls, spec: ACSFSpec, hidden=(30, 30), activation: str = "tanh", seed: int = 0) -> "Model":

@@ -19,8 +19,8 @@ import numpy as np
 from .atomic import atomic_write
 from .errors import ALWError
 from .loss import COMPONENTS, loss_and_gradient
-from .metrics import EPOCH_RMSE_COLUMNS, evaluate, format_table
-from .model import Model, fit_reference_energies, fit_standardization
+from .metrics import EPOCH_RMSE_COLUMNS, evaluate, format_table, metrics_by_group
+from .model import Model, fit_descriptor_range, fit_reference_energies, fit_standardization
 from .optim import Adam, AdamSettings
 from .potential import load_model, read_model, save_model, write_model
 from .runfiles import append_row, load_checkpoint, read_rows, save_checkpoint, truncate_rows
@@ -118,6 +118,7 @@ def fresh_state(settings, data, desc, species, spec, train_idx, get_batch, init)
         atoms = np.concatenate([np.arange(data.atom_offset[s], data.atom_offset[s + 1]) for s in train_idx])
         model.g_mean_eg[:], model.g_scale_eg[:] = fit_standardization(desc.G_ig[atoms], species[atoms],
                                                                       len(spec.elements))
+        model.g_min_eg, model.g_max_eg = fit_descriptor_range(desc.G_ig[atoms], species[atoms], len(spec.elements))
         counts = np.stack([np.bincount(species[data.atom_offset[s]:data.atom_offset[s + 1]],
                                        minlength=len(spec.elements)) for s in train_idx])
         model.e_ref_e[:] = fit_reference_energies(data.energy[train_idx], counts)
@@ -337,6 +338,15 @@ def restore_state(out, ckpt, settings, n_batches):
     return st
 
 
+def _nan_to_null(obj):
+    """JSON has no NaN: a metric over an empty set (e.g. no stress labels) is written as null."""
+    if isinstance(obj, dict):
+        return {k: _nan_to_null(v) for k, v in obj.items()}
+    if isinstance(obj, float) and obj != obj:
+        return None
+    return obj
+
+
 def finish(out, data, desc, species, splits, st, settings) -> TrainResult:
     """final.h5; evaluate the best model on every split, print the table, write test_metrics.json and plots."""
     quiet = settings["quiet"]
@@ -347,12 +357,15 @@ def finish(out, data, desc, species, splits, st, settings) -> TrainResult:
     test_label = "test file" if settings["test_file"] else "test split"
     log(quiet, f"\nbest model: epoch {st['best_epoch']} ({out / 'best.h5'}); final model: epoch {st['epoch']} "
                 f"({out / 'final.h5'}); test = {settings['test_file'] or 'test split'}\n" + format_table(evals))
+    groups = metrics_by_group(evals["test"], data.config_type) if "test" in evals else {}
+    if groups:
+        log(quiet, f"\n{test_label} by config_type:\n" + format_table(groups, label="config_type"))
+    report = {"best_epoch": st["best_epoch"], "final_epoch": st["epoch"],
+              "test_source": settings["test_file"] or "split",
+              "units": {"energy": "meV/atom", "forces": "meV/Å", "stress": "GPa (and MPa where named)"},
+              **{name: ev.metrics for name, ev in evals.items()}, "test_by_config_type": groups}
     with atomic_write(out / "test_metrics.json") as tmp:
-        Path(tmp).write_text(json.dumps({"best_epoch": st["best_epoch"], "final_epoch": st["epoch"],
-                                         "test_source": settings["test_file"] or "split", "units": {
-                                             "energy": "meV/atom", "forces": "meV/Å",
-                                             "stress": "GPa (and MPa where named)"},
-                                         **{name: ev.metrics for name, ev in evals.items()}}, indent=1))
+        Path(tmp).write_text(json.dumps(_nan_to_null(report), indent=1, allow_nan=False))
     rows = read_rows(out)
     if settings["plots"]:
         from .plots import plot_learning_curves, plot_parity, plot_weights

@@ -2,8 +2,10 @@
 
 Straight from the formulas of Behler, JCP 134, 074106 (2011) as specified in issue 2 (see the
 docstring of alw_ref/acsf.py for the conventions this must share: k > j counts each unordered pair
-of neighbours once; (1 + λ cos θ) clipped at 0). cos θ is computed the textbook way,
-r_ij·r_ik / (R_ij R_ik) — deliberately not as in the kernel. No NumPy vectorisation, no Numba.
+of neighbours once; (1 + λ cos θ) clipped at 0, and a base ≤ B_COLLINEAR = 1e-24 counted as 0).
+cos θ is computed the textbook way, r_ij·r_ik / (R_ij R_ik), and 1 − |cos θ| as sin²θ / (1 + |cos θ|)
+with sin θ = |r_ij × r_ik| / (R_ij R_ik) (accurate near collinearity, where 1 − |cos θ| has an error of
+±1e-16) — deliberately not as in the kernel (½|û_ij + λ û_ik|²). No NumPy vectorisation, no Numba.
 
 ``brute_force_neighbor_list`` returns the same fields as alw_ref.neighbors.NeighborList.
 """
@@ -69,6 +71,24 @@ def fc(R, rc):
     return 0.5 * (math.cos(math.pi * R / rc) + 1.0) if R <= rc else 0.0
 
 
+#: The collinearity convention of alw_ref.acsf (written out, not imported): bases at or below are 0.
+B_COLLINEAR = 1e-24
+
+
+def angular_base(rij, rik, lam):
+    """1 + λ cos θ clipped at 0, from the dot product (λ cos θ ≥ 0) or the cross product (λ cos θ < 0)."""
+    Rij, Rik = math.dist(rij, (0, 0, 0)), math.dist(rik, (0, 0, 0))
+    cos = sum(x * y for x, y in zip(rij, rik)) / (Rij * Rik)
+    if lam * cos >= 0.0:
+        return 1.0 + abs(cos)
+    cx = rij[1] * rik[2] - rij[2] * rik[1]
+    cy = rij[2] * rik[0] - rij[0] * rik[2]
+    cz = rij[0] * rik[1] - rij[1] * rik[0]
+    sin2 = (cx * cx + cy * cy + cz * cz) / (Rij * Rik) ** 2
+    base = sin2 / (1.0 + abs(cos))
+    return 0.0 if base <= B_COLLINEAR else base
+
+
 def reference_acsf(spec, numbers, positions, cell, pbc):
     """G (n_atoms, D) as nested Python loops over a brute-force neighbour list, feature order of the spec."""
     nl = brute_force_neighbor_list(positions, cell, pbc, spec.rc)
@@ -91,15 +111,14 @@ def reference_acsf(spec, numbers, positions, cell, pbc):
                 (j, rij), (k, rik) = neigh[a], neigh[b]
                 Rij, Rik = math.dist(rij, (0, 0, 0)), math.dist(rik, (0, 0, 0))
                 Rjk = math.dist(rij, rik)
-                cos = sum(x * y for x, y in zip(rij, rik)) / (Rij * Rik)
                 q = tuple(sorted((sp[numbers[j]], sp[numbers[k]])))
                 for p, (eta, zeta, lam) in enumerate(spec.angular):
-                    base = max(0.0, 1.0 + lam * cos)
+                    base = angular_base(rij, rik, lam)
                     g4[(q, p)] += (2.0 ** (1 - zeta) * base ** zeta
                                    * math.exp(-eta * (Rij ** 2 + Rik ** 2 + Rjk ** 2))
                                    * fc(Rij, rc) * fc(Rik, rc) * fc(Rjk, rc))
                 for p, (eta, zeta, lam) in enumerate(spec.angular_g5):
-                    base = max(0.0, 1.0 + lam * cos)
+                    base = angular_base(rij, rik, lam)
                     g5[(q, p)] += (2.0 ** (1 - zeta) * base ** zeta * math.exp(-eta * (Rij ** 2 + Rik ** 2))
                                    * fc(Rij, rc) * fc(Rik, rc))
         row = [g2[(e, p)] for e in range(n_el) for p in range(len(spec.radial))]

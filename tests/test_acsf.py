@@ -222,25 +222,89 @@ def test_feature_order_matches_labels():
         math.exp(-0.01 * (4 + 6.25 + r_jk ** 2)) * fc(2.0) * fc(2.5) * fc(r_jk), rel=1e-13)
 
 
-def test_collinear_chain_small_zeta_finite_and_exact():
-    """1-D chain: an atom and its images are exactly collinear. B = 1 + λ cos θ is 0 or 2, so for every ζ
-    (0.08 included) G4 = Σ_{pairs with λ cos θ = 1} 2 e^{-η S} f_c f_c f_c, and nothing is NaN/inf."""
-    a, rc, eta = 2.1, 6.5, 0.01
-    spec = ACSFSpec(elements=("Mo",), rc=rc, radial=((0.0, 0.0),),
-                    angular=tuple((eta, z, lam) for z in (0.08, 1.0, 100.0) for lam in (1.0, -1.0)))
-    s = type("S", (), dict(positions=np.zeros((1, 3)), cell=np.diag([a, 10.0, 10.0]),
-                           pbc=np.array([True, False, False]), numbers=np.array([42])))
-    res = acsf(spec, s)
+def chain_expected(spec, x_n):
+    """G of a centre whose neighbours all lie on one line, at signed distances x_n (Å), by hand: G2 sums over
+    |x|; in G4/G5, 1 + λ cos θ is 2 when λ x_p x_q > 0 and 0 otherwise, so each such pair adds
+    2^(1−ζ) 2^ζ = 2 times its Gaussian and cutoffs (R_jk = |x_p − x_q|), for every ζ."""
+    rc = spec.rc
     fc = lambda r: 0.5 * (math.cos(math.pi * r / rc) + 1) if r <= rc else 0.0
-    xs = [k * a for k in (-3, -2, -1, 1, 2, 3)]
-    expected = {1.0: 0.0, -1.0: 0.0}
-    for p in range(6):
-        for q in range(p + 1, 6):
-            x, y = xs[p], xs[q]
-            lam = 1.0 if x * y > 0 else -1.0
-            expected[lam] += 2 * math.exp(-eta * (x * x + y * y + (x - y) ** 2)) * fc(abs(x)) * fc(abs(y)) * fc(abs(x - y))
-    for g, (_, _, lam) in enumerate(spec.angular):
-        assert res.G_ig[0, 1 + g] == pytest.approx(expected[lam], rel=1e-12)
+    out = [sum(math.exp(-eta * (abs(x) - rs) ** 2) * fc(abs(x)) for x in x_n) for eta, rs in spec.radial]
+    for params, g5 in ((spec.angular, False), (spec.angular_g5, True)):
+        for eta, _, lam in params:
+            g = 0.0
+            for p in range(len(x_n)):
+                for q in range(p + 1, len(x_n)):
+                    x, y = x_n[p], x_n[q]
+                    if lam * x * y > 0:
+                        S = x * x + y * y + (0.0 if g5 else (x - y) ** 2)
+                        g += 2 * math.exp(-eta * S) * fc(abs(x)) * fc(abs(y)) * (1.0 if g5 else fc(abs(x - y)))
+            out.append(g)
+    return np.array(out)
+
+
+def test_collinear_own_images_issue_12_item_14():
+    """Issue 12, item 14: one Mo atom, cell rows 20·e1, 20·e2, 2.1·d (pbc F, F, T), the paper's preset.
+    Its images at ±2.1, ±4.2, ±6.3 Å along d are exactly collinear, but the unit vectors of S·cell and
+    3·S·cell round differently, leaving B ~ 1e-33 where it should be 0 (old code: a spurious 2e-3 relative
+    term, feature 7 = 0.2504058…, max |dG/dε| = 7.2e9). Expected: feature 7 = 0.2504003637546478 (the
+    issue's 80-digit reference, and the hand formula), max |dG/dε| = 1.90, dG/dε = FD of strain (a
+    strain keeps the images collinear, so G(ε) is smooth)."""
+    d = np.array([0.36, -0.48, 0.8]) / np.linalg.norm([0.36, -0.48, 0.8])
+    e1 = np.cross(d, [1.0, 0.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(d, e1)
+    s = type("S", (), dict(positions=np.zeros((1, 3)), cell=np.array([20 * e1, 20 * e2, 2.1 * d]),
+                           pbc=np.array([False, False, True]), numbers=np.array([42])))
+    spec = ACSFSpec.mote2_paper(elements=("Mo",))
+    res = compute_acsf(spec, s.numbers, s.positions, s.cell, s.pbc)
+    assert spec.feature_labels()[7] == "G4[Mo,Mo] eta=0.01 zeta=0.08 lambda=-1"
+    assert res.G_ig[0, 7] == pytest.approx(0.2504003637546478, rel=1e-14)
+    np.testing.assert_allclose(res.G_ig[0], chain_expected(spec, [2.1 * k for k in (-3, -2, -1, 1, 2, 3)]),
+                               rtol=1e-13)
+    assert np.abs(res.dG_deps_igcc).max() == pytest.approx(1.90, abs=0.01)
+    fd_e = fd_strain(lambda p, c: fixed_pairs(spec, s)(p, c).G_ig, s.positions, s.cell).transpose(2, 3, 0, 1)
+    assert scaled_error(res.dG_deps_igcc, fd_e, scale_axes=(2, 3)) < RTOL_FD
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_collinear_chain_any_direction_exact_and_fd(seed):
+    """A two-atom chain along a random direction d (lattice a < R_c/3, so images at 3a, 5a, …, atoms away
+    from the origin): every triplet is collinear and B is 0 or 2, so G4/G5 of every ζ (0.08 included)
+    equal the hand formula (chain_expected), the slow reference agrees, and dG/dε matches FD of strain."""
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=3)
+    d /= np.linalg.norm(d)
+    e1 = np.cross(d, rng.normal(size=3))
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(d, e1)
+    a, f = rng.uniform(1.9, 2.1), rng.uniform(0.3, 0.7)
+    origin = rng.uniform(-8.0, 8.0, 3)
+    s = type("S", (), dict(positions=origin + np.outer([0.0, f], a * d), cell=np.array([15 * e1, 15 * e2, a * d]),
+                           pbc=np.array([False, False, True]), numbers=np.array([42, 52])))
+    spec = ACSFSpec(elements=("Mo", "Te"), rc=6.5, radial=((0.0, 0.0), (0.1, 0.0)),
+                    angular=tuple((0.01, z, lam) for z in (0.08, 0.5, 1.0, 4.0) for lam in (1.0, -1.0)),
+                    angular_g5=((0.02, 0.08, -1.0), (0.02, 1.0, 1.0)))
+    res = acsf(spec, s)
+    ref = reference_acsf(spec, list(s.numbers), s.positions, s.cell, s.pbc)
+    np.testing.assert_allclose(res.G_ig, ref, rtol=1e-12, atol=1e-14)
+    # species resolved hand formula: neighbours of centre i at x = (f_j − f_i + m) a, m integer
+    frac = np.array([0.0, f])
+    for i in range(2):
+        expected = np.zeros(spec.n_features)
+        x_by_species = [[x for x in ((frac[j] - frac[i] + m) * a for m in range(-5, 6)) if 0 < abs(x) < spec.rc]
+                        for j in range(2)]
+        one_species = ACSFSpec(elements=("Mo",), rc=spec.rc, radial=spec.radial, angular=spec.angular,
+                               angular_g5=spec.angular_g5)
+        g_mo, g_te = (chain_expected(one_species, x) for x in x_by_species)
+        g_all = chain_expected(one_species, x_by_species[0] + x_by_species[1])   # (Mo,Te) = all − (Mo,Mo) − (Te,Te)
+        nr, n4, n5 = len(spec.radial), len(spec.angular), len(spec.angular_g5)
+        expected[:nr], expected[nr:2 * nr] = g_mo[:nr], g_te[:nr]
+        for q, g in enumerate((g_mo, g_all - g_mo - g_te, g_te)):       # pairs (Mo,Mo), (Mo,Te), (Te,Te)
+            expected[2 * nr + q * n4:2 * nr + (q + 1) * n4] = g[nr:nr + n4]
+            expected[2 * nr + 3 * n4 + q * n5:2 * nr + 3 * n4 + (q + 1) * n5] = g[nr + n4:]
+        np.testing.assert_allclose(res.G_ig[i], expected, rtol=1e-12, atol=1e-14)
+    fd_e = fd_strain(lambda p, c: fixed_pairs(spec, s)(p, c).G_ig, s.positions, s.cell).transpose(2, 3, 0, 1)
+    assert scaled_error(res.dG_deps_igcc, fd_e, scale_axes=(2, 3)) < RTOL_FD
     for arr in (res.G_ig, res.dG_dr_bgc, res.dG_deps_igcc):
         assert np.all(np.isfinite(arr))
 

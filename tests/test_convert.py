@@ -353,3 +353,145 @@ def test_reconverting_mlearn_mo_reproduces_bundled_example(tmp_path, monkeypatch
     assert command[-1] == "alw_ref/examples/mlearn_Mo.h5"
     assert main(command[:-1] + [str(tmp_path / "mo.h5")]) == 0
     assert_datasets_equal(read_dataset(tmp_path / "mo.h5"), read_dataset(example_dataset_path()))
+
+
+# --------------------------------------------------------------------------------------------
+# label keys of other codes (issue 13): MACE's REF_*, GAP's dft_*
+
+
+def write_keyed_xyz(path, header, force_key="forces"):
+    """Two-atom extended XYZ frame whose forces column is called ``force_key``."""
+    path.write_text(f'2\nLattice="4 0 0 0.5 5 0 0 0 6" Properties=species:S:1:pos:R:3:{force_key}:R:3 '
+                    f'{header} pbc="T T T"\n'
+                    "Mo 0 0 0 0.1 -0.2 0.3\nTe 1 1.5 2 -0.1 0.2 -0.3\n")
+
+
+def test_mace_ref_keys_are_found_and_reported(tmp_path, capsys):
+    pytest.importorskip("ase", reason="the ase extra is needed to read extended XYZ")
+    write_keyed_xyz(tmp_path / "m.xyz", 'REF_energy=-4.25 REF_stress="0.01 0.002 0.003 0.002 0.02 0.004 '
+                                        '0.003 0.004 0.03" config_type=bulk', "REF_forces")
+    assert main([str(tmp_path / "m.xyz"), str(tmp_path / "m.h5")]) == 0
+    out = capsys.readouterr().out
+    assert "energy <- REF_energy" in out and "forces <- REF_forces" in out and "stress <- REF_stress" in out
+    ds = read_dataset(tmp_path / "m.h5")
+    assert ds.energy.tolist() == [-4.25]
+    assert_close(ds.forces, [[0.1, -0.2, 0.3], [-0.1, 0.2, -0.3]], 0, 0, "forces")
+    assert_close(ds.stress[0], [0.01, 0.02, 0.03, 0.004, 0.003, 0.002], 0, 0, "stress")
+
+
+def test_gap_keys_need_naming_and_the_error_lists_the_keys(tmp_path, capsys):
+    pytest.importorskip("ase", reason="the ase extra is needed to read extended XYZ")
+    w = "1 0.2 0.3 0.2 -2 0.4 0.3 0.4 3"
+    write_keyed_xyz(tmp_path / "g.xyz", f'dft_energy=-3.5 dft_virial="{w}"', "dft_force")
+    assert main([str(tmp_path / "g.xyz"), str(tmp_path / "g.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "frame 0: no energy (looked for 'energy' and 'REF_energy'" in err
+    assert "dft_energy" in err and "dft_virial" in err and "--energy-key" in err
+    assert not (tmp_path / "g.h5").exists()
+    assert main([str(tmp_path / "g.xyz"), str(tmp_path / "g.h5"), "--energy-key", "dft_energy",
+                 "--forces-key", "dft_force", "--virial-key", "dft_virial"]) == 0
+    assert "virial <- dft_virial" in capsys.readouterr().out
+    ds = read_dataset(tmp_path / "g.h5")
+    assert ds.energy.tolist() == [-3.5]
+    assert_close(ds.forces[0], [0.1, -0.2, 0.3], 0, 0, "forces")
+    # σ = −W / V with V = 4·5·6 Å³, Voigt xx yy zz yz xz xy
+    assert_close(ds.stress[0], -np.array([1.0, -2.0, 3.0, 0.4, 0.3, 0.2]) / 120.0, 1e-14, 0, "virial")
+
+
+def test_named_stress_key_missing_from_every_frame_is_an_error(tmp_path):
+    pytest.importorskip("ase", reason="the ase extra is needed to read extended XYZ")
+    write_keyed_xyz(tmp_path / "s.xyz", "energy=-1.0")
+    with pytest.raises(DataError, match=r"no frame has the stress key 'dft_stress' given with --stress-key"):
+        convert([tmp_path / "s.xyz"], tmp_path / "s.h5", keys={"stress": "dft_stress"})
+
+
+# --------------------------------------------------------------------------------------------
+# issue 12, item 9: nothing dropped, nothing silently repaired
+
+
+RAW_FRAME = ('1\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3:tags:I:1:forces:R:3 '
+             'energy={e} stress= 1 2 3 4 5 6 pbc="T T T"\nMo 0 0 0 1 0 0 0\n')
+
+
+@pytest.mark.parametrize("container", ["folder", "tar"])
+def test_atomdnn_frames_with_colliding_numbers_are_all_kept(tmp_path, container):
+    files = {"set1/XYZ_1": -1.0, "set2/XYZ_1": -2.0, "XYZ_01": -3.0, "XYZ_2": -4.0}
+    root = tmp_path / "raw"
+    for rel, e in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(RAW_FRAME.format(e=e))
+    source = root
+    if container == "tar":
+        source = tmp_path / "raw.tar.gz"
+        with tarfile.open(source, "w:gz") as tar:
+            for rel in files:
+                tar.add(root / rel, arcname=rel)
+    structures = read_atomdnn_raw(source)
+    # 4 in, 4 out: ordered by n, then by path; a shared file name gets its path
+    assert [s.name for s in structures] == ["XYZ_01", "set1/XYZ_1", "set2/XYZ_1", "XYZ_2"]
+    assert [s.energy for s in structures] == [-3.0, -1.0, -2.0, -4.0]
+
+
+def test_asymmetric_nine_number_stress_is_refused(tmp_path):
+    pytest.importorskip("ase", reason="the ase extra is needed to read extended XYZ")
+    # ASE itself would turn these 9 numbers into a Voigt 6 without a word (dropping 4, 7, 8)
+    write_keyed_xyz(tmp_path / "a.xyz", 'energy=-1 stress="1 2 3 4 5 6 7 8 9"')
+    with pytest.raises(DataError, match=r"a\.xyz: frame 0: stress: 3×3 tensor is not symmetric"):
+        convert([tmp_path / "a.xyz"], tmp_path / "a.h5")
+    assert not (tmp_path / "a.h5").exists()
+
+
+def test_symmetric_nine_number_stress_keeps_every_component(tmp_path):
+    pytest.importorskip("ase", reason="the ase extra is needed to read extended XYZ")
+    write_keyed_xyz(tmp_path / "s.xyz", 'energy=-1 stress="1 2 3 2 5 6 3 6 9"')
+    ds = convert([tmp_path / "s.xyz"], tmp_path / "s.h5")
+    assert ds.stress[0].tolist() == [1.0, 5.0, 9.0, 6.0, 3.0, 2.0]  # xx yy zz yz xz xy by hand
+
+
+# --------------------------------------------------------------------------------------------
+# issue 12, item 10: a message naming the problem, not a traceback
+
+
+def test_energy_that_is_not_a_number_is_named(tmp_path, capsys):
+    pytest.importorskip("ase", reason="the ase extra is needed to read extended XYZ")
+    write_keyed_xyz(tmp_path / "e.xyz", "energy=abc")
+    assert main([str(tmp_path / "e.xyz"), str(tmp_path / "e.h5")]) == 2
+    assert "e.xyz: frame 0: energy='abc' is not a number" in capsys.readouterr().err
+
+
+def raw_input(tmp_path):
+    path = tmp_path / "XYZ_1"
+    path.write_text(RAW_FRAME.format(e=-1.0))
+    return str(path)
+
+
+def test_output_that_is_a_folder_is_named(tmp_path, capsys):
+    (tmp_path / "outdir").mkdir()
+    assert main([raw_input(tmp_path), str(tmp_path / "outdir")]) == 2
+    assert "outdir: is a folder; give a file name" in capsys.readouterr().err
+
+
+def test_output_below_a_file_is_named(tmp_path, capsys):
+    (tmp_path / "plain").write_text("x")
+    assert main([raw_input(tmp_path), str(tmp_path / "plain" / "o.h5")]) == 2
+    assert "plain is a file, not a folder" in capsys.readouterr().err
+
+
+def test_output_name_too_long_for_the_temporary_file(tmp_path, capsys):
+    name = "d" * 240 + ".h5"  # 243 bytes: allowed by the file system (255), not with the 14 extra
+    assert main([raw_input(tmp_path), str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert "is 243 bytes long; at most 241 are possible here" in err
+    assert list(tmp_path.iterdir()) == [tmp_path / "XYZ_1"]
+    assert main([raw_input(tmp_path), str(tmp_path / ("d" * 238 + ".h5"))]) == 0  # 241 bytes: fits
+
+
+def test_output_write_failure_is_a_message(tmp_path, capsys, monkeypatch):
+    import alw_ref.atomic
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(alw_ref.atomic.tempfile, "mkstemp", refuse)  # as root, chmod would not stop us
+    assert main([raw_input(tmp_path), str(tmp_path / "o.h5")]) == 2
+    assert "o.h5: cannot write it (Permission denied)" in capsys.readouterr().err

@@ -154,3 +154,32 @@ def test_singular_structures_flags_collinear_triplets_with_small_zeta():
         desc = describe.compute_descriptors(ds, spec)
         assert describe.singular_structures(desc).tolist() == expected
         assert np.all(np.isfinite(desc.dG_dr_bgc))
+
+
+def test_first_compile_without_writable_numba_cache_folder(tmp_path):
+    """Numba's in-tree __pycache__ and ~/.cache/numba both unwritable (here: a file where the folder
+    should be, and HOME=/dev/null): ``import alw_ref.acsf`` used to raise "cannot cache function …: no
+    locator available" at the first @njit(cache=True). alw_ref now points NUMBA_CACHE_DIR at a private
+    folder in TMPDIR, and the kernel compiles and runs."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import alw_ref
+
+    pkg = tmp_path / "pkg" / "alw_ref"
+    shutil.copytree(Path(alw_ref.__file__).parent, pkg, ignore=shutil.ignore_patterns("__pycache__", "examples"))
+    (pkg / "__pycache__").write_text("not a folder")
+    (tmp_path / "tmp").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_CACHE", "XDG_CACHE"))}
+    env.update(HOME="/dev/null", TMPDIR=str(tmp_path / "tmp"), PYTHONPATH=str(pkg.parent),
+               PYTHONDONTWRITEBYTECODE="1")
+    code = ("import os, alw_ref.acsf as a\n"
+            "print(a.cutoff_cosine(1.0, 2.0), os.environ['NUMBA_CACHE_DIR'])\n")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    value, folder = run.stdout.split()
+    assert float(value) == 0.5  # ½[cos(π/2) + 1]
+    assert Path(folder).parent == tmp_path / "tmp" and any(Path(folder).rglob("*.nbi"))

@@ -5,9 +5,16 @@ import numpy as np
 import pytest
 
 from alw_ref.data import Structure
-from alw_ref.errors import ModelError, SpecError
+from alw_ref.errors import DataError, ModelError, SpecError
+from alw_ref.model import fit_descriptor_range
 from alw_ref.potential import Potential, load_model, save_model
 from test_model import random_model
+
+try:
+    import ase
+except ImportError:  # only the ASE calculator tests need it
+    ase = None
+needs_ase = pytest.mark.skipif(ase is None, reason="the ASE calculator tests need the `ase` extra")
 
 
 def bcc_mo(rattle=0.05, seed=0, reps=2):
@@ -80,9 +87,60 @@ def test_element_without_network_is_named():
         Potential(random_model((42,), seed=0)).predict(s)
 
 
-# ------------------------------------------------------------------ ASE calculator
+def test_descriptor_range_saved_and_loaded(tmp_path):
+    """g_min/g_max: fitted per element (checked against a hand-made table), written, read back bit for bit;
+    a file without them loads with None (older files); inconsistent ones are named."""
+    G = np.array([[1.0, 5.0], [3.0, -2.0], [2.0, 0.5], [7.0, 7.0]])
+    lo, hi = fit_descriptor_range(G, np.array([0, 0, 0, 2]), 3)
+    np.testing.assert_array_equal(lo, [[1.0, -2.0], [0.0, 0.0], [7.0, 7.0]])
+    np.testing.assert_array_equal(hi, [[3.0, 5.0], [0.0, 0.0], [7.0, 7.0]])
+    m = random_model((42, 52), seed=3)
+    path = tmp_path / "old.h5"
+    save_model(m, path)
+    assert load_model(path).g_min_eg is None and load_model(path).g_max_eg is None
+    rng = np.random.default_rng(0)
+    m.g_min_eg = rng.uniform(-1, 0, m.g_mean_eg.shape)
+    m.g_max_eg = m.g_min_eg + rng.uniform(0, 1, m.g_mean_eg.shape)
+    save_model(m, tmp_path / "new.h5")
+    loaded = load_model(tmp_path / "new.h5")
+    np.testing.assert_array_equal(loaded.g_min_eg, m.g_min_eg)
+    np.testing.assert_array_equal(loaded.g_max_eg, m.g_max_eg)
+    with h5py.File(tmp_path / "new.h5", "a") as f:
+        f["g_min"][0, 0] = f["g_max"][0, 0] + 1.0
+    with pytest.raises(ModelError, match="'g_min' exceeds 'g_max'"):
+        load_model(tmp_path / "new.h5")
+    with h5py.File(tmp_path / "new.h5", "a") as f:
+        del f["g_max"]
+    with pytest.raises(ModelError, match="'g_min' without 'g_max'"):
+        load_model(tmp_path / "new.h5")
 
-ase = pytest.importorskip("ase", reason="the ASE calculator tests need the `ase` extra")
+
+@pytest.mark.parametrize("pbc, shift, message", [
+    ((True,) * 3, [0.05, 0.0, 0.0], "atoms 0 and 1 are 0.050 Å apart"),
+    ((False,) * 3, [0.0, 0.0, 0.099], "atoms 0 and 1 are 0.099 Å apart"),
+    ((True,) * 3, [np.nan, 0.0, 0.0], "non-finite value at atom 1"),
+])
+def test_predict_refuses_atoms_closer_than_the_dataset_minimum(pbc, shift, message):
+    """The 0.1 Å rule of the dataset loader (data.MIN_DISTANCE) holds for predictions too (issue 12.14)."""
+    s = bcc_mo()
+    pos = s.positions.copy()
+    pos[1] = pos[0] + np.array(shift)
+    bad = Structure(numbers=s.numbers, positions=pos, cell=s.cell, pbc=np.array(pbc))
+    with pytest.raises(DataError, match=message):
+        Potential(random_model((42,), seed=0)).predict(bad)
+    pos[1] = pos[0] + [0.0, 0.0, 0.1001]  # just above the minimum: predicted
+    ok = Structure(numbers=s.numbers, positions=pos, cell=s.cell, pbc=np.array(pbc))
+    assert np.isfinite(Potential(random_model((42,), seed=0)).predict(ok)["energy"])
+
+
+def test_predict_refuses_an_atom_next_to_its_own_image():
+    s = Structure(numbers=np.array([42]), positions=np.zeros((1, 3)), cell=np.diag([0.08, 5.0, 5.0]),
+                  pbc=np.array([True, False, False]))
+    with pytest.raises(DataError, match="atom 0 is 0.080 Å from its own periodic image"):
+        Potential(random_model((42,), seed=0)).predict(s)
+
+
+# ------------------------------------------------------------------ ASE calculator
 
 
 def _atoms(seed=0, reps=2, rattle=0.05):
@@ -103,6 +161,7 @@ def _mild_model():
     return m
 
 
+@needs_ase
 def test_calculator_against_ase_numerical_forces_and_stress():
     from ase.calculators.calculator import PropertyNotImplementedError
     from alw_ref.ase import ALWCalculator
@@ -123,6 +182,7 @@ def test_calculator_against_ase_numerical_forces_and_stress():
         molecule.get_stress()
 
 
+@needs_ase
 def test_nve_conserves_energy(tmp_path):
     """Velocity Verlet, 1 fs, 200 steps from 300 K: the total energy stays within 0.3 meV/atom while the
     kinetic energy swings by > 0.1 eV/atom (forces inconsistent with the energy would break this)."""

@@ -141,12 +141,13 @@ MUTANTS = [
       "e_pred.append(pred.energy_s / n)\n        e_ref.append(batch.energy_s / n)",
       "e_pred.append(pred.energy_s)\n        e_ref.append(batch.energy_s)"),
     M("R02", "alw_ref/metrics.py", "stress errors reported in eV/Å³ under the GPa label",
-      "s_rmse, s_mae = _rmse_mae(ev[4] - ev[5])", "s_rmse, s_mae = _rmse_mae((ev[4] - ev[5]) / EV_PER_A3_TO_GPA)"),
+      "s_rmse, s_mae = _rmse_mae(np.asarray(stress_err))",
+      "s_rmse, s_mae = _rmse_mae(np.asarray(stress_err) / EV_PER_A3_TO_GPA)"),
     M("R03", "alw_ref/metrics.py", "MPa column = GPa × 100",
       '"stress_rmse_mpa": s_rmse * GPA_TO_MPA', '"stress_rmse_mpa": s_rmse * 100.0'),
     M("R04", "alw_ref/metrics.py", "force errors per atom (|ΔF| summed over x, y, z) instead of per component",
-      "f_rmse, f_mae = _rmse_mae((ev[2] - ev[3]) * EV_TO_MEV)",
-      "f_rmse, f_mae = _rmse_mae(abs(ev[2] - ev[3]).sum(axis=1) * EV_TO_MEV)"),
+      "f_rmse, f_mae = _rmse_mae(np.asarray(forces_err) * EV_TO_MEV)",
+      "f_rmse, f_mae = _rmse_mae(np.abs(np.asarray(forces_err)).sum(axis=1) * EV_TO_MEV)"),
     # --- oracle writer
     M("O01", "alw_ref/oracle.py", "oracle stress written with the opposite sign",
       'pre + "stress": pred.stress_sv[k]', 'pre + "stress": -pred.stress_sv[k]'),
@@ -157,8 +158,15 @@ MUTANTS = [
       "stress=-raw_stress * KBAR_TO_EV_PER_A3", "stress=raw_stress * KBAR_TO_EV_PER_A3"),
     M("C02", "alw_ref/convert.py", "virial converted with σ = +W/V",
       "return -voigt_from_3x3(virial, where) / volume", "return voigt_from_3x3(virial, where) / volume"),
-    # --- exporter: alw_ref/export.py does not exist yet; add its mutants (and tests/test_export.py to TESTS,
-    # already mapped) when it does, e.g. the exported stress/virial sign and the length/energy units.
+    # --- exporter (n2p2)
+    M("X01", "alw_ref/export.py", "n2p2 angular line with ζ and λ swapped",
+      "else (eta, lam, zeta, rc)", "else (eta, zeta, lam, rc)"),
+    M("X02", "alw_ref/export.py", "first-layer weights not permuted to n2p2's function order",
+      "values = [layers[0][0][perm].ravel(), layers[0][1]]", "values = [layers[0][0].ravel(), layers[0][1]]"),
+    M("X03", "alw_ref/export.py", "scaling.data with G_mean and G_sigma columns swapped",
+      "model.g_mean_eg, model.g_scale_eg))\n", "model.g_scale_eg, model.g_mean_eg))\n"),
+    M("X04", "alw_ref/export.py", "output layer exported with the hidden activation instead of linear",
+      '" ".join([act] * len(model.hidden) + ["l"])', '" ".join([act] * (len(model.hidden) + 1))'),
 ]
 
 

@@ -254,3 +254,20 @@ def test_third_adam_step_uses_the_logged_adaptive_weights(data_path, tmp_path):
     v = 0.999 * v2 + 0.001 * g * g
     want = model.theta - 1e-3 * (m / (1 - 0.9 ** 3)) / (np.sqrt(v / (1 - 0.999 ** 3)) + 1e-8)
     np.testing.assert_allclose(load_model(tmp_path / "three" / "final.h5").theta, want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("variant, loss_weighted", [("l2", False), ("relative", True)])
+def test_softadapt_sees_the_scaled_losses(data_path, tmp_path, variant, loss_weighted):
+    """Unit-free terms with a variant that is not invariant to each term's scale (l2; relative with the
+    loss-weighted prefactor L_k): w(t+1) = softadapt([L(t−1), L(t)] / s) — not of the raw L (the "relative"
+    slopes alone cannot tell L from L/s, so the run above cannot see which one the weighting gets)."""
+    kw = dict(SMALL, weighting="softadapt", softadapt_variant=variant, loss_weighted=loss_weighted,
+              loss_scale="labels", epochs=5, beta=2.0)
+    train_mod.train(data_path, out=tmp_path / "r", **kw)
+    rows = rows_of(tmp_path / "r")
+    w, raw = col(rows, "w_"), col(rows, "train_L_")
+    L = raw / scales_of(tmp_path / "r")
+    for t in range(2, len(rows)):
+        want = softadapt(L[t - 2:t], 2.0, variant, loss_weighted)
+        np.testing.assert_allclose(w[t], want, rtol=1e-12, err_msg=f"epoch {t + 1}")
+        assert np.abs(softadapt(raw[t - 2:t], 2.0, variant, loss_weighted) - want).max() > 1e-3

@@ -206,14 +206,14 @@ def run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, str, f
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rfE", "-p", "no:cacheprovider", *tests]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return "timeout", f"> {timeout:g} s", time.perf_counter() - t0
     dt = time.perf_counter() - t0
     text = proc.stdout + proc.stderr
     if proc.returncode == 0:
         return "SURVIVED", "", dt
-    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", text, flags=re.M)
+    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", text, flags=re.MULTILINE)
     if proc.returncode == 1 and failed:
         return "caught", failed[0], dt
     last = [line for line in text.splitlines() if line.strip()][-1:] or [f"exit {proc.returncode}"]
@@ -293,7 +293,8 @@ def main(argv=None) -> int:
         if not args.no_baseline:
             needed = sorted({t for m in chosen if (tree / m.file).is_file() for t in tests_for(m.file, tree)})
             outcome, detail, dt = run_tests(tree, needed, 4 * args.timeout)
-            baseline = {"tests": needed, "outcome": outcome, "detail": detail, "seconds": round(dt, 1)}
+            baseline = {"tests": needed, "outcome": "pass" if outcome == "SURVIVED" else outcome, "detail": detail,
+                        "seconds": round(dt, 1)}
             print(f"baseline ({len(needed)} test files, {dt:.0f} s): "
                   f"{'pass' if outcome == 'SURVIVED' else outcome + ' ' + detail}", flush=True)
             if outcome != "SURVIVED":
@@ -305,7 +306,8 @@ def main(argv=None) -> int:
             r = rows[-1]
             print(f"{r['id']} {r['outcome']:<15} {r['seconds']:>6.0f} s  {r['bug']}  {r['detail']}", flush=True)
     print("\n" + table(rows))
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=False).stdout.strip()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime(t_start)), "commit": commit,

@@ -11,7 +11,13 @@ import math
 import numpy as np
 import pytest
 
-from alw_ref.schedule import LearningRateSchedule, cosine_to_floor, ema_decay_at, ema_update, exponential_to_floor
+from alw_ref.schedule import (
+    LearningRateSchedule,
+    cosine_to_floor,
+    ema_decay_at,
+    ema_update,
+    exponential_to_floor,
+)
 
 
 @pytest.mark.parametrize("n", [2, 7, 50])

@@ -14,13 +14,21 @@ import json
 
 import numpy as np
 import pytest
+from fd import central_difference
+from trainkit import (
+    COMPONENTS,
+    SMALL,
+    col,
+    model_parts,
+    rows_of,
+    split_by_hand,
+    write_small,
+)
 
 from alw_ref import train as train_mod
 from alw_ref.loss import loss_and_gradient
 from alw_ref.potential import load_model
 from alw_ref.weighting import softadapt
-from fd import central_difference
-from trainkit import COMPONENTS, SMALL, col, model_parts, rows_of, split_by_hand, write_small
 
 #: A run with the trainer's own machinery switched on: unit-free terms, SoftAdapt "relative" over a
 #: window of 2 epochs, averaged over 2, β = 1.5, uneven initial weights, EMA, exponential lr decay.

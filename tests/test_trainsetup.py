@@ -11,12 +11,21 @@ import os
 
 import numpy as np
 import pytest
+from trainkit import (
+    GPA_PER_EV_A3,
+    SMALL,
+    SMALL_ARGS,
+    file_bytes,
+    rows_of,
+    split_by_hand,
+    strip_time,
+    write_small,
+)
 
 from alw_ref import train as train_mod
 from alw_ref.data import read_dataset
 from alw_ref.potential import load_model
 from alw_ref.trainsetup import label_scales, split_for_files
-from trainkit import GPA_PER_EV_A3, SMALL, SMALL_ARGS, file_bytes, rows_of, split_by_hand, strip_time, write_small
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +59,7 @@ def test_label_scales_by_hand(data_path, tmp_path):
 
 
 def test_split_for_files_rule():
-    base = dict(seed=0, valid_file=None, test_file=None)
+    base = {"seed": 0, "valid_file": None, "test_file": None}
     tr, va, te = split_for_files([40], {**base, "split": (0.7, 0.2, 0.1)})
     assert (len(tr), len(va), len(te)) == (28, 8, 4)
     # a test file: the dataset keeps train and validation in proportion 0.9 : 0.1; the test rows follow it

@@ -73,11 +73,13 @@ DEFAULT_CACHE = Path.home() / ".cache" / "alw_ref"
 #: an epoch is named here, except the weighting itself (``weighting``, ``weights``, ``beta``: what the paper varies).
 PAPER_PROTOCOL = dict(hidden=(30, 30), activation="tanh", lr=1e-3, lr_schedule="constant", lr_decay=1.0,
                       min_lr=0.0, batch_size=30, loss="rmse", loss_scale="none",
-                      softadapt_variant="l2", slope_window=1, loss_weighted=False, average_epochs=1,
+                      softadapt_variant="l2", slope_window=1, softadapt_prior=False, loss_weighted=False,
+                      average_epochs=1,
                       ema_decay=0.0, split=(0.7, 0.2, 0.1))
 #: The trainer's defaults (``benchmarks/bench_accuracy.py``).
-DEFAULTS = dict(weighting="softadapt", weights=(1 / 3, 1 / 3, 1 / 3), beta=1.0, softadapt_variant="relative",
-                slope_window=10, loss_weighted=False, average_epochs=10, limit_weights=None, dwa_temperature=2.0,
+DEFAULTS = dict(weighting="softadapt", weights=(0.2, 0.7, 0.1), beta=1.0, softadapt_variant="relative",
+                slope_window=10, softadapt_prior=True, loss_weighted=False, average_epochs=10, limit_weights=None,
+                dwa_temperature=2.0,
                 loss="rmse", loss_scale="labels", hidden=(64, 64), activation="tanh", rc=5.5, spec=None,
                 epochs=600, batch_size=10, lr=2e-3, lr_schedule="exponential", min_lr=1e-5, lr_decay=1.0,
                 lr_factor=0.5, lr_patience=25, ema_decay=0.99, seed=0, split=(0.7, 0.2, 0.1))
@@ -112,6 +114,7 @@ def _settings_dict(dataset, kw: dict) -> dict:
 def train(dataset=None, *, out="alw_run", valid_file=None, test_file=None, init_model=None,
           weighting=DEFAULTS["weighting"], weights=DEFAULTS["weights"], beta=DEFAULTS["beta"],
           softadapt_variant=DEFAULTS["softadapt_variant"], slope_window=DEFAULTS["slope_window"],
+          softadapt_prior=DEFAULTS["softadapt_prior"],
           loss_weighted=DEFAULTS["loss_weighted"], average_epochs=DEFAULTS["average_epochs"],
           limit_weights=DEFAULTS["limit_weights"], dwa_temperature=DEFAULTS["dwa_temperature"],
           loss=DEFAULTS["loss"], loss_scale=DEFAULTS["loss_scale"], hidden=DEFAULTS["hidden"],
@@ -336,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
       help="how SoftAdapt normalises the loss changes: relative = change / previous value (unit-free); "
            "l2 = the paper's code")
     a("--slope-window", type=int, default=d["slope_window"], help="SoftAdapt/DWA: loss change over this many epochs")
+    p.add_argument("--softadapt-prior", action=argparse.BooleanOptionalAction, default=d["softadapt_prior"],
+                   help="SoftAdapt modulates the --weights (w_k ∝ w0_k exp(β ŝ_k)) instead of replacing them after "
+                        "the first epoch (the paper: --no-softadapt-prior; identical for equal --weights) "
+                        f"(default: {'on' if d['softadapt_prior'] else 'off'})")
     a("--average-epochs", type=int, default=d["average_epochs"],
       help="SoftAdapt: apply the mean of the last n computed weights")
     a("--loss-weighted", action="store_true", help="SoftAdapt: multiply each exponential by L_k (paper code option)")

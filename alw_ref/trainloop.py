@@ -132,7 +132,7 @@ def fresh_state(settings, data, desc, species, spec, train_idx, get_batch, init)
                            variant=settings["softadapt_variant"], loss_weighted=settings["loss_weighted"],
                            average_epochs=settings["average_epochs"], limit=settings["limit_weights"],
                            n_epochs=settings["epochs"], temperature=settings["dwa_temperature"],
-                           slope_window=settings["slope_window"])
+                           slope_window=settings["slope_window"], prior=settings["softadapt_prior"])
     n_batches = -(-len(train_idx) // settings["batch_size"])
     adam = Adam(model.n_params, _adam_settings(settings, n_batches))
     st = dict(model=model, adam=adam, driver=driver, scales=scales, schedule=_make_schedule(settings),

@@ -177,7 +177,7 @@ def _check_eps(eps) -> float:
 
 
 def softadapt(losses, beta: float = 1.0, variant: str = "l2", loss_weighted: bool = False,
-              eps: float = 1e-8) -> np.ndarray:
+              eps: float = 1e-8, prior=None) -> np.ndarray:
     """SoftAdapt weights, paper Eq. 6: w_k = exp(β ŝ_k) / Σ_l exp(β ŝ_l), ŝ from paper Eq. 7.
 
     Heydari, Thompson & Mehmood, "SoftAdapt: techniques for adaptive loss weighting of neural
@@ -189,6 +189,9 @@ def softadapt(losses, beta: float = 1.0, variant: str = "l2", loss_weighted: boo
     beta : dimensionless. β > 0 favours the component whose loss rises most / falls least (the
         slowest learner, the paper's default β = 1.0), β = 0 gives equal weights 1/K, β < 0 favours
         the fastest learner.
+    prior : (K,) weights ≥ 0 or None. Ours, not the paper's: w_k = p_k exp(β ŝ_k) / Σ_l p_l exp(β ŝ_l), SoftAdapt
+        as a modulation of chosen base weights p (the trainer passes its initial ``--weights``). With equal
+        p this is exactly Eq. 6; without it SoftAdapt forgets the initial weights after the first epoch.
     loss_weighted : Heydari et al.'s loss-weighted form (the paper's code option):
         w_k = L_k(t) exp(β ŝ_k) / Σ_l L_l(t) exp(β ŝ_l). A component with L_k(t) = 0 gets weight 0;
         if all L(t) = 0 the weights are equal (1/K).
@@ -209,6 +212,13 @@ def softadapt(losses, beta: float = 1.0, variant: str = "l2", loss_weighted: boo
         with np.errstate(divide="ignore"):
             # log L_k − log max L: ≤ 0, −inf where L_k = 0; no overflow even for L ~ 1e308
             log_prefactor = np.log(last) - (np.log(last.max()) if last.max() > 0 else 0.0)
+    if prior is not None:
+        p = _nonnegative_vector(prior, "prior weights", h.shape[1])
+        if not np.any(p > 0):
+            raise ValueError(f"prior weights must not all be 0, got {p.tolist()}")
+        with np.errstate(divide="ignore"):
+            log_p = np.log(p / p.max())          # ≤ 0; −inf where a prior weight is 0
+        log_prefactor = log_p if log_prefactor is None else log_prefactor + log_p
     return _softmax(beta, s_hat, log_prefactor)
 
 
@@ -306,7 +316,8 @@ class LossWeighting:
     strategy : ``"fixed"`` — ``initial`` throughout;
         ``"softadapt"`` (default) — the paper's protocol: after every epoch, ``softadapt`` of the
             epoch's training-set losses (β ``beta``, ``variant``, ``loss_weighted``, ``eps``),
-            applied in the next epoch; the change is over ``slope_window`` epochs (rows t − n and t of
+            applied in the next epoch (with ``prior``, ``softadapt``'s prior = ``initial``: a modulation of the
+            initial weights instead of a replacement); the change is over ``slope_window`` epochs (rows t − n and t of
             the loss history); with ``average_epochs`` = n > 1 the mean of the last n
             computed vectors (of those computed so far while fewer than n exist);
         ``"linear"`` — ``linear_schedule(initial, limit, e / (n_epochs − 1))`` for the coming epoch
@@ -332,7 +343,7 @@ class LossWeighting:
     def __init__(self, strategy: str = "softadapt", initial=(1 / 3, 1 / 3, 1 / 3), *, beta: float = 1.0,
                  variant: str = "l2", loss_weighted: bool = False, average_epochs: int = 1, limit=None,
                  n_epochs: int | None = None, temperature: float = 2.0, eps: float = 1e-8,
-                 slope_window: int = 1):
+                 slope_window: int = 1, prior: bool = False):
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown weighting strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
         w0 = _nonnegative_vector(initial, "initial weights")
@@ -370,6 +381,7 @@ class LossWeighting:
         self.loss_weighted = bool(loss_weighted)
         self.average_epochs = int(average_epochs)
         self.slope_window = int(slope_window)
+        self.prior = bool(prior)
         self.limit = limit
         self.n_epochs = None if n_epochs is None else int(n_epochs)
         self.temperature = temperature
@@ -430,7 +442,8 @@ class LossWeighting:
         # rows t − n and t (n = slope_window; from L(0) while fewer than n epochs are done)
         window = np.stack([self._losses[max(0, len(self._losses) - 1 - self.slope_window)], self._losses[-1]])
         if self.strategy == "softadapt" and len(self._losses) >= 2:
-            self._computed.append(softadapt(window, self.beta, self.variant, self.loss_weighted, self.eps))
+            self._computed.append(softadapt(window, self.beta, self.variant, self.loss_weighted, self.eps,
+                                            self.initial if self.prior else None))
             self._current = np.mean(self._computed[-self.average_epochs:], axis=0)
         elif self.strategy == "dwa" and len(self._losses) >= 2:
             self._current = dwa_weights(window, self.temperature, self.eps)
@@ -462,7 +475,8 @@ class LossWeighting:
             return ",".join(f"{x:.4g}" for x in v)
         if self.strategy == "softadapt":
             return (f"softadapt(beta={self.beta}, variant={self.variant}, loss_weighted={self.loss_weighted}, "
-                    f"slope_window={self.slope_window}, average={self.average_epochs})")
+                    f"slope_window={self.slope_window}, average={self.average_epochs}"
+                    + (f", prior={vec(self.initial)})" if self.prior else ")"))
         if self.strategy == "linear":
             return f"linear(start={vec(self.initial)}, limit={vec(self.limit)}, n_epochs={self.n_epochs})"
         if self.strategy == "dwa":
@@ -482,7 +496,7 @@ class LossWeighting:
                          "average_epochs": self.average_epochs,
                          "limit": None if self.limit is None else self.limit.tolist(),
                          "n_epochs": self.n_epochs, "temperature": self.temperature, "eps": self.eps,
-                         "slope_window": self.slope_window},
+                         "slope_window": self.slope_window, "prior": self.prior},
             "started": self._started, "losses": rows(self._losses), "computed": rows(self._computed),
             "history": rows(self._history), "current": self._current.tolist(),
             "epoch_start": self._epoch_start.tolist(), "params": self._params.tolist(),

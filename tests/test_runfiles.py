@@ -255,8 +255,6 @@ def test_ctrl_c_exits_130_with_one_line_and_resume_finishes_the_same_run(data_pa
     resume_matches_uninterrupted(data_path, out, cmd, done + 2, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="bug B1 (/work/notes/wiring_bugs.md): no checkpoint before the first "
-                   "interval, so the advised --resume fails")
 def test_early_ctrl_c_can_be_resumed(data_path, tmp_path):
     """Ctrl-C after the first row, before the first timed checkpoint (default --checkpoint-every 30 s):
     exit 130 advising --resume, and --resume must then work."""
@@ -267,22 +265,16 @@ def test_early_ctrl_c_can_be_resumed(data_path, tmp_path):
     resume_matches_uninterrupted(data_path, out, cmd, 3, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="bug B1 (/work/notes/wiring_bugs.md): no checkpoint before the first "
-                   "interval, so the advised --resume fails")
 def test_nan_advice_works_with_the_default_checkpoint_interval(data_path, tmp_path, monkeypatch, capsys):
     nan_then_advised_resume(data_path, tmp_path, monkeypatch, capsys, [])
 
 
-@pytest.mark.xfail(strict=True, reason="bug B2 (/work/notes/wiring_bugs.md): the folder and its .lock are created "
-                   "before the missing checkpoint is noticed")
 def test_resume_without_a_run_creates_nothing(data_path, tmp_path):
     with pytest.raises(DataError, match="no checkpoint"):
         train_mod.train(data_path, out=tmp_path / "none", epochs=2, resume=True, **RUN)
     assert not (tmp_path / "none").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="bug B3 (/work/notes/wiring_bugs.md): --overwrite keeps the replaced run's "
-                   "plots when the new run writes none")
 def test_overwrite_leaves_no_file_of_the_replaced_run(data_path, tmp_path):
     out = tmp_path / "run"
     train_mod.train(data_path, out=out, epochs=1, **{**RUN, "plots": True})
@@ -306,15 +298,11 @@ def interrupt_final_evaluation(monkeypatch, n_signals):
     monkeypatch.setattr(trainloop, "evaluate", interrupted)
 
 
-@pytest.mark.xfail(strict=True, reason="bug B5 (/work/notes/wiring_bugs.md): a Ctrl-C after the last batch check "
-                   "(final evaluation, plots) sets the stop flag that nobody reads: exit 0")
 def test_ctrl_c_during_the_final_evaluation_is_not_swallowed(data_path, tmp_path, monkeypatch):
     interrupt_final_evaluation(monkeypatch, 1)
     assert train_mod.main([str(data_path), "--out", str(tmp_path / "r"), "--epochs", "1", *SMALL_ARGS]) == 130
 
 
-@pytest.mark.xfail(strict=True, reason="bug B6 (/work/notes/wiring_bugs.md): a second Ctrl-C always reports "
-                   "'interrupted before the first epoch' and advises --overwrite, even with a checkpoint")
 def test_a_second_ctrl_c_does_not_advise_overwriting_a_run_with_a_checkpoint(data_path, tmp_path, monkeypatch,
                                                                              capsys):
     interrupt_final_evaluation(monkeypatch, 2)

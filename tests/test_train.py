@@ -163,8 +163,11 @@ def test_memory_budget_recomputes_per_batch_with_identical_results(small_dataset
     stored = train_mod.train(small_dataset, out=tmp_path / "mem", quiet=True, **kw)
     streamed = train_mod.train(small_dataset, out=tmp_path / "stream", memory_budget=1e-4, **kw)
     assert "recomputed per batch" in capsys.readouterr().out
-    np.testing.assert_array_equal(stored.model.theta, streamed.model.theta)
-    assert stored.test_metrics == streamed.test_metrics
+    # the same numbers up to summation order: the fused kernel's compact block copy is built per batch when
+    # streaming and per dataset when stored (issue 15), which reorders sums of equal terms (measured 1 ulp)
+    np.testing.assert_allclose(streamed.model.theta, stored.model.theta, rtol=0, atol=1e-13)
+    for key, value in stored.test_metrics.items():
+        assert streamed.test_metrics[key] == pytest.approx(value, rel=1e-11, abs=1e-12), key
     with pytest.raises(ValueError, match="--memory-budget 0.0: a number > 0"):
         train_mod.train(small_dataset, out=tmp_path / "bad", memory_budget=0.0, **kw)
 

@@ -175,8 +175,6 @@ def test_init_model_starts_from_its_parameters(data_path, tmp_path):
     assert np.abs(fresh.theta - a.theta).max() > 1e-3       # without --init-model the start differs
 
 
-@pytest.mark.xfail(strict=True, reason="bug B4 (/work/notes/wiring_bugs.md): --config drops init_model (a RECORD_KEY), "
-                   "so a fine-tuned run's settings.json silently trains from scratch")
 def test_config_of_a_fine_tuned_run_keeps_its_init_model(data_path, tmp_path):
     train_mod.train(data_path, out=tmp_path / "a", epochs=1, **SMALL)
     init = str(tmp_path / "a" / "best.h5")

@@ -126,8 +126,8 @@ def descriptor_adjoint(Fbar_ic, What_icc, gidx_i, shift_i, block_first_i, block_
 # The compact layout drops rows that are zero by construction: a neighbour j of element e changes only
 # the radial features of e and the angular features of pairs that contain e (Dc = 28 of D = 50 for the
 # benchmark spec, 22 of 36 for the paper's MoTe2 preset). The block j = i is stored as one piece per
-# element (rows of piece e: the features whose first row set is e, others zero). The row sets are
-# found from the data and every dropped entry is checked to be exactly zero, so the layout is lossless.
+# element (rows of piece e: the features whose first row set is e, others zero). The row sets come
+# from the spec (or the data) and every dropped entry is checked to be exactly zero: lossless.
 
 
 @dataclass(frozen=True)

@@ -126,8 +126,8 @@ def descriptor_adjoint(Fbar_ic, What_icc, gidx_i, shift_i, block_first_i, block_
 # The compact layout drops rows that are zero by construction: a neighbour j of element e changes only
 # the radial features of e and the angular features of pairs that contain e (Dc = 28 of D = 50 for the
 # benchmark spec, 22 of 36 for the paper's MoTe2 preset). The block j = i is stored as one piece per
-# element (rows of piece e: the features whose first row set is e, others zero). The row sets are
-# found from the data and every dropped entry is checked to be exactly zero, so the layout is lossless.
+# element (rows of piece e: the features whose first row set is e, others zero). The row sets come
+# from the spec (or the data) and every dropped entry is checked to be exactly zero: lossless.
 
 
 @dataclass(frozen=True)
@@ -205,16 +205,28 @@ def _fill_compact_kernel(block_first_i, block_j, species_i, dG_dr_bgc, feature_e
             pos += 1
 
 
-def compact_layout(block_first_i, block_j, dG_dr_bgc, species_i, n_elements: int, dtype=np.float64):
+def compact_layout(block_first_i, block_j, dG_dr_bgc, species_i, n_elements: int, dtype=np.float64, rows_e=None):
     """The compact layout (comment above) of stored blocks, or None if a self-block row is not accounted
     for by any neighbour element (not expected). species_i (N,): species index of every atom of the
     descriptor arrays. With one element no row is dropped and the copy only reorders the blocks.
-    ``dtype`` float32 rounds every entry to 2⁻²⁴ relative (training only; the default keeps float64)."""
+    ``dtype`` float32 rounds every entry to 2⁻²⁴ relative (training only; the default keeps float64).
+    rows_e: the row sets [features that a neighbour of element e can change] (e.g. from the spec), so
+    that every subset of a dataset gets the same layout and the same arithmetic; None: found from the
+    data. Either way the rows outside them are checked to be zero (else None is returned)."""
     species_i = np.ascontiguousarray(species_i, np.int64)
-    mask = _nonzero_rows_kernel(block_first_i, block_j, species_i, dG_dr_bgc, n_elements)
-    rows = [np.flatnonzero(mask[e]) for e in range(n_elements)]
+    found = _nonzero_rows_kernel(block_first_i, block_j, species_i, dG_dr_bgc, n_elements)
+    if rows_e is None:
+        rows = [np.flatnonzero(found[e]) for e in range(n_elements)]
+        mask = found
+    else:
+        rows = [np.asarray(r, np.int64) for r in rows_e]
+        mask = np.zeros_like(found)
+        for e, r in enumerate(rows):
+            mask[e, r] = True
+        if np.any(found[:n_elements] & ~mask[:n_elements]):
+            return None  # a nonzero row outside the given sets: keep the stored layout
     covered = np.any(mask[:n_elements], axis=0)
-    if np.any(mask[n_elements] & ~covered):
+    if np.any(found[n_elements] & ~covered):
         return None  # a self-block row no neighbour element accounts for: keep the stored layout
     Dc = max(1, max(len(r) for r in rows))  # all-zero blocks (isolated atoms): one zero row
     n_atoms = len(block_first_i) - 1
@@ -239,8 +251,8 @@ def compact_layout(block_first_i, block_j, dG_dr_bgc, species_i, n_elements: int
 # ---------------------------------------------------------------- fused pass for training (issue 15)
 #
 # The adjoint needs ∂L/∂F of the whole batch only through one scalar per loss term: for an RMSE or MSE
-# term ∂L/∂F_j = α_F (F_j − F_ref,j) with α_F = w_F/(K·RMSE) or 2 w_F/K, and ∂L/∂σ_s = α_S (σ_s − σ_ref,s)
-# likewise. So each structure's forces, virial and *unscaled* adjoints
+# term ∂L/∂F_j = α_F (F_j − F_ref,j) with α_F = w_F/(K·RMSE) or 2 w_F/K, and
+# ∂L/∂σ_s = α_S (σ_s − σ_ref,s) likewise. So each structure's forces, virial and *unscaled* adjoints
 #     vF_ig = −Σ_{b∈i} Σ_c ∂G_ig/∂r_{j_b,c} (F_j_b − F_ref,j_b)_c                         (eV/Å · Å⁻¹)
 #     vS_ig = Σ_{(a,b) Voigt} ∂G_ig/∂ε_ab (σ_s − σ_ref,s)_ab / V_s                        (eV/Å³ / Å³)
 # are computed in one visit of its blocks (the second read comes from cache), and the caller forms

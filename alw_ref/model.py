@@ -203,6 +203,22 @@ class Batch:
         return np.repeat(np.arange(len(self.structure_s)), self.n_atoms_s)
 
 
+def neighbour_feature_rows(spec: ACSFSpec) -> list:
+    """[features a neighbour of element e can change]: the radial features of e and the angular (G4, G5)
+    features of the element pairs that contain e (the feature order of ``acsf``)."""
+    n_el, n_r = len(spec.elements), len(spec.radial)
+    rows = [list(range(e * n_r, (e + 1) * n_r)) for e in range(n_el)]
+    pos = n_el * n_r
+    for params in (spec.angular, spec.angular_g5):
+        for a, b in spec.element_pairs():
+            for e in {a, b}:
+                rows[e].extend(range(pos, pos + len(params)))
+            pos += len(params)
+    if pos != spec.n_features:
+        raise AssertionError(f"feature count {pos} differs from spec.n_features {spec.n_features}")
+    return [np.array(sorted(r), np.int64) for r in rows]
+
+
 #: Compact layouts of stored dG/dr arrays, built once per array: (id, dtype) → (weak reference, layout).
 _LAYOUTS: dict = {}
 
@@ -223,15 +239,20 @@ def derivative_layout(descriptors, species_i_global: np.ndarray, dtype="float64"
     hit = _LAYOUTS.get(key)
     if hit is not None and hit[0]() is dG:
         return hit[1]
-    n_el = int(species_i_global.max()) + 1 if len(species_i_global) else 1
+    spec = getattr(descriptors, "spec", None)
+    if spec is not None:
+        n_el, rows_e = len(spec.elements), neighbour_feature_rows(spec)
+    else:
+        n_el, rows_e = (int(species_i_global.max()) + 1 if len(species_i_global) else 1), None
     layout = _forces.compact_layout(descriptors.block_first_i, descriptors.block_j, dG, species_i_global, n_el,
-                                    np.dtype(dtype))
+                                    np.dtype(dtype), rows_e)
     _LAYOUTS[key] = (weakref.ref(dG), layout)
     weakref.finalize(dG, _LAYOUTS.pop, key, None)
     return layout
 
 
-def make_batch(dataset, descriptors, structures, species_i_global: np.ndarray, compact: str | None = "float64") -> Batch:
+def make_batch(dataset, descriptors, structures, species_i_global: np.ndarray,
+               compact: str | None = "float64") -> Batch:
     """Gather ``structures`` (indices) of ``dataset`` with their ``descriptors`` into a Batch.
 
     species_i_global : (N,) species index of every atom of the dataset (``spec.species_index``).
@@ -268,8 +289,8 @@ def load_batch(dataset, spec: ACSFSpec, structures, species_i_global: np.ndarray
 
     structures = np.asarray(structures, np.int64)
     sub = dataset.subset(structures)
-    batch = make_batch(sub, compute_descriptors(sub, spec), np.arange(len(sub)), spec.species_index(sub.numbers),
-                       compact=None)  # a compact copy of one batch's blocks would cost more than it saves
+    # the batch's own compact copy: same rows (from the spec) and arithmetic as the dataset's, bit for bit
+    batch = make_batch(sub, compute_descriptors(sub, spec), np.arange(len(sub)), spec.species_index(sub.numbers))
     return replace(batch, structure_s=structures)
 
 
@@ -416,7 +437,8 @@ def loss_gradient(model: Model, batch: Batch, fwd: _Forward, dL_dE_s, dL_dF_ic, 
 
 
 def parameter_gradient(model: Model, batch: Batch, fwd: _Forward, u_i: np.ndarray, v_ig) -> np.ndarray:
-    """∂L/∂θ (flat) = Σ_i ∂/∂θ [u_i NN(x_i) + t_i · ∂NN/∂x_i] with t_i = v_i / s_{Z_i} (``mlp.parameter_gradient``).
+    """∂L/∂θ (flat) = Σ_i ∂/∂θ [u_i NN(x_i) + t_i · ∂NN/∂x_i] with t_i = v_i / s_{Z_i}
+    (``mlp.parameter_gradient``).
 
     u_i : (n,) ∂L/∂E_i per eV;  v_ig : (n, D) ∂L/∂(∂E_i/∂G_ig) per eV, or None (energy term only).
     """

@@ -124,6 +124,7 @@ def test_fused_adjoint_equals_general_adjoint_path(raw, seed, form, w):
     dL_dS[batch.has_stress_s] = weights["stress"] * EV_PER_A3_TO_GPA * slope["stress"].reshape(-1, 6)
     ref = loss_gradient(model, batch, fwd, weights["energy"] * slope["energy"] / batch.n_atoms_s,
                         weights["forces"] * slope["forces"].reshape(-1, 3), dL_dS)
-    np.testing.assert_allclose(res.prediction.forces_ic, pred.forces_ic, rtol=0, atol=1e-13 * (1 + np.abs(pred.forces_ic).max()))
+    np.testing.assert_allclose(res.prediction.forces_ic, pred.forces_ic, rtol=0,
+                               atol=1e-13 * (1 + np.abs(pred.forces_ic).max()))
     scale = np.abs(ref).max()
     assert np.abs(res.gradient - ref).max() <= 1e-12 * scale + 1e-300

@@ -207,20 +207,32 @@ def main(argv=None) -> int:
         rows = status_rows(runs_dir, items)
         print(sweep.markdown_table(list(rows[0]), [list(r.values()) for r in rows]) if rows else "nothing planned")
         return 0
-    infos = prepare(dict.fromkeys(i[1] for i in items), runs_dir.parent / "datasets.json")
+    record = runs_dir.parent / "datasets.json"
+    log = lambda text: print(text, flush=True)  # noqa: E731
     if args.time_epochs:
+        infos = prepare([items[0][1]], record, log)
         result = measure_epoch_time(items[0], infos[items[0][1]], args.time_epochs)
         write_text(runs_dir.parent / "epoch_time.json", json.dumps(result, indent=1))
         return 0
     patience = args.patience or quick.get("patience", PATIENCE)
     epochs = args.max_epochs or quick.get("max_epochs", EPOCHS)
-    runs = [make_run(i, infos[i[1]], runs_dir, patience, epochs, quick.get("hidden")) for i in items]
-    todo = [r for r in runs if state_of(Path(r.out)) != "finished"]
-    print(f"{len(runs)} runs planned, {len(runs) - len(todo)} finished, "
-          f"{sum(state_of(Path(r.out)) == 'unfinished' for r in todo)} to resume; runs in {runs_dir}", flush=True)
-    results = execute(todo, args.workers, args.scheduler, log=lambda text: print(text, flush=True))
+    todo = [i for i in items if state_of(run_folder(runs_dir, i[1], i[2].name, i[3])) != "finished"]
+    log(f"{len(items)} runs planned, {len(items) - len(todo)} finished, "
+        f"{sum(state_of(run_folder(runs_dir, i[1], i[2].name, i[3])) == 'unfinished' for i in todo)} to resume; "
+        f"runs in {runs_dir}")
+    if args.workers == 1 and not args.scheduler:  # one dataset prepared at a time, when its first run is due
+        infos, results = {}, []
+        for item in todo:
+            if item[1] not in infos:
+                infos.update(prepare([item[1]], record, log))
+            results += execute([make_run(item, infos[item[1]], runs_dir, patience, epochs, quick.get("hidden"))],
+                               log=log)
+    else:
+        infos = prepare(dict.fromkeys(i[1] for i in todo), record, log)
+        results = execute([make_run(i, infos[i[1]], runs_dir, patience, epochs, quick.get("hidden")) for i in todo],
+                          args.workers, args.scheduler, log)
     errors = [r for r in results if "error" in r]
-    print(f"{len(results) - len(errors)} runs finished, {len(errors)} failed", flush=True)
+    log(f"{len(results) - len(errors)} runs finished, {len(errors)} failed")
     return 1 if errors else 0
 
 

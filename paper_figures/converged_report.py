@@ -181,8 +181,14 @@ def cost_section(records, epoch_time, infos) -> str:
     header = ["priority", "runs", "finished", "unfinished", "not started", "estimated core-hours left"]
     body, total = [], 0.0
     ref_atoms = infos.get(epoch_time["dataset"], {}).get("n_atoms") if epoch_time else None
-    for p in sorted({r["priority"] for r in records}):
+    unknown = sorted({r["dataset"] for r in records if r["dataset"] not in infos})
+    for p in (1, 2, 3, 4, 5):
         rs = [r for r in records if r["priority"] == p]
+        if p == 4 and catalogue.RECOMMENDED_OPTIONS is None:
+            body.append([4, 0, "", "", "", "not planned yet: configs.RECOMMENDED_OPTIONS is unset (the lead decides)"])
+            continue
+        if not rs:
+            continue
         left = 0.0
         for r in rs:
             if r["state"] == "finished" or per_epoch is None:
@@ -193,12 +199,17 @@ def cost_section(records, epoch_time, infos) -> str:
         total += left
         body.append([p, len(rs), sum(r["state"] == "finished" for r in rs), sum(r["state"] == "unfinished" for r in rs),
                      sum(r["state"] == "new" for r in rs), f"{left:.1f}" if per_epoch else "?"])
-    if catalogue.RECOMMENDED_OPTIONS is None:
-        body.append([4, 0, "", "", "", "not planned yet: configs.RECOMMENDED_OPTIONS is unset (the lead decides)"])
-    lines.append(f"\nCost left, by priority (epochs per run: {basis}; MoSe2 scaled by its atom count):\n")
+    scaled = ("other datasets scaled by their atom count" + (f"; {', '.join(unknown)} not prepared yet, assumed "
+                                                              "as costly per epoch" if unknown else ""))
+    lines.append(f"\nCost left, by priority (epochs per run: {basis}; {scaled}):\n")
     lines.append(sweep.markdown_table(header, body))
-    lines.append(f"Total ≈ {total:.0f} core-hours left, ≈ {total / 24:.1f} days on one worker "
-                 f"({total / 48:.1f} on two).\n" if per_epoch else "")
+    if per_epoch:
+        lines.append(f"Total ≈ {total:.0f} core-hours left: ≈ {total / 24:.1f} days on one dedicated core, "
+                     f"{total / 48:.1f} on two.")
+    if per_epoch and epoch_time:
+        lines.append(f" A worker at `nice -n 19` on this shared machine got {epoch_time['cpu_share']:.0%} of a core "
+                     f"while measured, which would stretch that to ≈ {total / 24 / epoch_time['cpu_share']:.0f} "
+                     "days: the sweep finishes only in the hours the other jobs leave a core idle.\n")
     return "\n".join(lines) + "\n"
 
 

@@ -136,20 +136,30 @@ def status_rows(runs_dir: Path, items) -> list:
 
 def prepare(datasets, record=None, log=print) -> dict:
     """Convert, check and describe every dataset (all structures); cached in ~/.cache/alw_ref. With
-    ``record`` (a JSON path), the counts (structures, atoms, singular dropped) are merged into it."""
+    ``record`` (a JSON path), the counts (structures, atoms, singular dropped) and the data's fingerprint
+    (the descriptor cache key: spec and every structure's geometry) are merged into it; a dataset whose
+    fingerprint differs from the recorded one is an error (the committed runs were trained on other data,
+    and ``train(resume=True)`` compares only the file's path)."""
     from alw_ref.data import read_dataset
+    from alw_ref.errors import DataError
 
+    known = json.loads(Path(record).read_text()) if record is not None and Path(record).exists() else {}
     infos = {}
     for name in datasets:
         t0 = time.perf_counter()
         infos[name] = sweep.prepare_dataset(name, None)
-        sweep.warm_descriptor_cache(infos[name])
+        infos[name]["fingerprint"] = sweep.warm_descriptor_cache(infos[name])
+        recorded = known.get(name, {}).get("fingerprint")
+        if recorded not in (None, infos[name]["fingerprint"]):
+            raise DataError(f"dataset {name} ({infos[name]['path']}): fingerprint {infos[name]['fingerprint'][:16]} "
+                            f"differs from {recorded[:16]} recorded in {record} by the sweep that trained the runs "
+                            "there; resuming them on other data would be silently wrong. Restore the data or move "
+                            "the runs folder away.")
         infos[name]["n_atoms"] = int(read_dataset(infos[name]["path"]).n_atoms.sum())
         log(f"{name}: {infos[name]['n_used']} structures, {infos[name]['n_atoms']} atoms "
             f"({infos[name]['n_singular']} singular dropped), ready in {time.perf_counter() - t0:.0f} s")
     if record is not None:
-        known = json.loads(Path(record).read_text()) if Path(record).exists() else {}
-        known.update({k: {f: v[f] for f in ("n_total", "n_singular", "n_used", "n_atoms", "sources")}
+        known.update({k: {f: v[f] for f in ("n_total", "n_singular", "n_used", "n_atoms", "sources", "fingerprint")}
                       for k, v in infos.items()})
         Path(record).parent.mkdir(parents=True, exist_ok=True)
         write_text(record, json.dumps(known, indent=1))
@@ -171,8 +181,8 @@ def measure_epoch_time(item, info: dict, epochs=3, log=print) -> dict:
             times = [float(r["time_s"]) for r in csv.DictReader(f)]
         cpu_per_epoch = epoch_cpu(Path(run.out) / "epoch_cpu.csv")
     result = dict(measured_utc=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), dataset=item[1], config=item[2].name,
-                  n_structures=info["n_used"], epochs=epochs, epoch_wall_s=times, epoch_cpu_s=cpu_per_epoch, call_wall_s=round(wall, 1),
-                  call_cpu_s=round(cpu, 1), cpu_share=round(cpu / wall, 3), load_average=os.getloadavg(),
+                  n_structures=info["n_used"], epochs=epochs, epoch_wall_s=times, epoch_cpu_s=cpu_per_epoch,
+                  call_wall_s=round(wall, 1), call_cpu_s=round(cpu, 1), cpu_share=round(cpu / wall, 3), load_average=os.getloadavg(),
                   peak_rss_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2))
     log(json.dumps(result))
     return result

@@ -49,6 +49,7 @@ def load(runs_dir: Path, datasets=converged.DATASETS) -> list:
                 vals = [float(r["val_loss"]) for r in rows]
                 rec["best_epoch"] = int(np.argmin(vals)) + 1
         rec["epoch_cpu_s"] = converged.epoch_cpu(folder / "epoch_cpu.csv")
+        rec["kib"] = committed_kib(folder)
         if (folder / "run_info.json").exists():
             info = json.loads((folder / "run_info.json").read_text())
             rec.update(segments=len(info.get("segments", [])), wall_s=info.get("wall_s"))
@@ -59,9 +60,17 @@ def load(runs_dir: Path, datasets=converged.DATASETS) -> list:
     return records
 
 
+def committed_kib(folder: Path) -> float:
+    """KiB of the files of a run folder that are committed (not metrics.jsonl, plots or temporary files)."""
+    if not folder.is_dir():
+        return 0.0
+    return sum(f.stat().st_size for f in folder.iterdir() if f.is_file() and f.suffix in (".h5", ".csv", ".json")
+               and not f.name.startswith(".")) / 1024
+
+
 def write_runs_csv(records: list, path: Path) -> None:
     keys = ("priority", "dataset", "config", "seed", "state", "epochs", "best_epoch", "epoch_time_s", "epoch_cpu_s",
-            "wall_s", "segments")
+            "wall_s", "segments", "kib")
     rows = []
     for r in records:
         row = {k: r[k] for k in keys}
@@ -138,7 +147,7 @@ def _h(seconds) -> str:
 
 def runs_table(records) -> str:
     header = ["prio", "dataset", "configuration", "seed", "state", "epochs run", "convergence (best) epoch",
-              "CPU s/epoch", "Σ epoch time (h)", "wall (h)", "sessions", "test E (meV/atom)", "test F (meV/Å)", "test S (MPa)"]
+              "CPU s/epoch", "Σ epoch time (h)", "wall (h)", "sessions", "committed KiB", "test E (meV/atom)", "test F (meV/Å)", "test S (MPa)"]
     body = []
     for r in records:
         if r["state"] == "new":
@@ -147,7 +156,8 @@ def runs_table(records) -> str:
         body.append([r["priority"], r["dataset"], r["config"], r["seed"], r["state"], r["epochs"],
                      r["best_epoch"] if r["best_epoch"] is not None else "",
                      f"{r['epoch_cpu_s']:.2f}" if r["epoch_cpu_s"] else "", _h(r["epoch_time_s"]), _h(r["wall_s"]),
-                     r["segments"]] + ([f"{test[sweep.METRIC_KEYS[c]]:.3g}" for c in COMPS] if test else ["", "", ""]))
+                     r["segments"], f"{r['kib']:.0f}"]
+                    + ([f"{test[sweep.METRIC_KEYS[c]]:.3g}" for c in COMPS] if test else ["", "", ""]))
     return sweep.markdown_table(header, body) if body else "No run has started yet.\n"
 
 

@@ -172,15 +172,18 @@ def prepare_dataset(name: str, max_structures=None, data_cache=DATA_CACHE) -> di
                 n_singular=n_singular, n_used=n_sampled - n_singular, sources=[Path(p).name for p in sources])
 
 
-def warm_descriptor_cache(info: dict, cache_dir=CACHE) -> None:
-    """Compute the dataset's descriptors once in this process so that parallel runs only load them."""
+def warm_descriptor_cache(info: dict, cache_dir=CACHE) -> str:
+    """Compute the dataset's descriptors once in this process so that parallel runs only load them.
+    Returns the descriptor cache key (SHA-256 of the spec and every structure's geometry)."""
     from alw_ref.acsf import ACSFSpec
     from alw_ref.data import read_dataset
     from alw_ref.describe import dataset_key, describe_dataset
 
     dataset, spec = read_dataset(info["path"]), ACSFSpec.from_json(info["spec"])
-    if not (Path(cache_dir) / f"acsf-{dataset_key(dataset, spec, True)[:24]}.h5").exists():
+    key = dataset_key(dataset, spec, True)
+    if not (Path(cache_dir) / f"acsf-{key[:24]}.h5").exists():
         describe_dataset(dataset, spec, cache_dir=str(cache_dir))
+    return key
 
 
 # ------------------------------------------------------------------------------------- runs

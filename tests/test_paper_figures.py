@@ -282,3 +282,19 @@ def test_plan_follows_issue_16s_priorities():
             assert kwargs[key] == (list(value) if isinstance(value, tuple) else value), key
     assert kwargs["patience"] == converged.PATIENCE and kwargs["min_improvement"] == 0.001
     assert kwargs["weights"] == [0.9, 0.1, 0.0] and kwargs["weighting"] == "fixed" and kwargs["beta"] == 1.0
+
+
+def test_converged_sweep_refuses_runs_of_other_data(tmp_path):
+    """The sweep records each dataset's fingerprint (descriptor cache key) next to the runs; if a later
+    session's conversion gives other bytes, it stops with an error naming the dataset instead of resuming."""
+    from alw_ref.errors import DataError
+
+    record = tmp_path / "datasets.json"
+    info = converged.prepare(["mlearn-mo"], record, log=lambda text: None)["mlearn-mo"]
+    assert json.loads(record.read_text())["mlearn-mo"]["fingerprint"] == info["fingerprint"]
+    converged.prepare(["mlearn-mo"], record, log=lambda text: None)  # same data: fine
+    known = json.loads(record.read_text())
+    known["mlearn-mo"]["fingerprint"] = "0" * 64
+    record.write_text(json.dumps(known))
+    with pytest.raises(DataError, match="dataset mlearn-mo .*fingerprint"):
+        converged.prepare(["mlearn-mo"], record, log=lambda text: None)

@@ -44,7 +44,8 @@ def load(runs_dir: Path, datasets=converged.DATASETS) -> list:
                    best_epoch=None)
         if (folder / "metrics.csv").exists():
             rows = _rows(folder / "metrics.csv")
-            rec.update(epochs=len(rows), epoch_time_s=sum(float(r["time_s"]) for r in rows))
+            rec.update(epochs=len(rows), epoch_time_s=sum(float(r["time_s"]) for r in rows),
+                       epoch_wall_median=float(np.median([float(r["time_s"]) for r in rows])) if rows else None)
             if rec["state"] != "finished" and rows:
                 vals = [float(r["val_loss"]) for r in rows]
                 rec["best_epoch"] = int(np.argmin(vals)) + 1
@@ -178,12 +179,14 @@ def cost_section(records, epoch_time, infos) -> str:
             + ("CPU time between consecutive checkpoints" if epoch_time.get("epoch_cpu_s") else
                "median epoch wall time × the call's CPU share, a rough correction") + "). Peak RSS of the worker: "
             f"{epoch_time['peak_rss_gib']:.1f} GiB (the descriptor derivatives of all structures).")
-    measured = [r["epoch_cpu_s"] for r in records if r["epoch_cpu_s"] and r["dataset"] == (epoch_time or {}).get(
-        "dataset")]
-    if measured:
-        per_epoch = float(np.median(measured))
-        lines.append(f"The sweep's own runs measure {per_epoch:.2f} s of CPU per epoch (median over {len(measured)} "
-                     "runs of the CPU time between consecutive checkpoints, `epoch_cpu.csv`); the estimate uses it.")
+    clocked = [r for r in records if r["epoch_cpu_s"] and r["dataset"] == (epoch_time or {}).get("dataset")]
+    share = epoch_time["cpu_share"] if epoch_time else None
+    if clocked:
+        per_epoch = float(np.median([r["epoch_cpu_s"] for r in clocked]))
+        share = per_epoch / float(np.median([r["epoch_wall_median"] for r in clocked]))
+        lines.append(f"The sweep's own runs measure {per_epoch:.2f} s of CPU per epoch (median over {len(clocked)} "
+                     "run(s) of the CPU time between consecutive checkpoints, `epoch_cpu.csv`; this supersedes the "
+                     f"rough figure above) and got {share:.0%} of a core (CPU per epoch / median epoch wall time).")
     done = [r for r in records if r["state"] == "finished"]
     mean_epochs = float(np.mean([r["epochs"] for r in done])) if done else ASSUMED_EPOCHS
     basis = (f"the mean of the {len(done)} finished runs, {mean_epochs:.0f} epochs" if done else
@@ -216,10 +219,10 @@ def cost_section(records, epoch_time, infos) -> str:
     if per_epoch:
         lines.append(f"Total ≈ {total:.0f} core-hours left: ≈ {total / 24:.1f} days on one dedicated core, "
                      f"{total / 48:.1f} on two.")
-    if per_epoch and epoch_time:
-        lines.append(f" A worker at `nice -n 19` on this shared machine got {epoch_time['cpu_share']:.0%} of a core "
-                     f"while measured, which would stretch that to ≈ {total / 24 / epoch_time['cpu_share']:.0f} "
-                     "days: the sweep finishes only in the hours the other jobs leave a core idle.\n")
+    if per_epoch and share:
+        lines.append(f" At the {share:.0%} of a core the `nice -n 19` worker gets on this shared machine, that is "
+                     f"≈ {total / 24 / share:.0f} days of sweeping: it advances in the hours the other jobs leave a "
+                     "core idle.\n")
     return "\n".join(lines) + "\n"
 
 

@@ -343,18 +343,30 @@ def capped_section(data, out: Path, report: Path, heading: str) -> str:
 
 
 def appendix(data, out: Path, report: Path, longs=()) -> str:
-    """The capped runs (issue 5's sweeps): caveats, then one short section per training, shortest first."""
-    datasets = list(dict.fromkeys(r["dataset"] for r in data["table1_fixed_weights"]))
+    """The capped runs (issue 5's sweeps), short: caveats, the longest training's claims and tables, links to
+    the others (shortest first), and the wall times."""
+    sets = [(data, out)] + list(longs)
+    longest_data, longest_out = sets[-1]
+    datasets = list(dict.fromkeys(r["dataset"] for r in longest_data["table1_fixed_weights"]))
+
+    def link(d, folder):
+        r = d["table1_fixed_weights"][0]
+        names = ", ".join(dict.fromkeys(x["dataset"] for x in d["table1_fixed_weights"]))
+        rel = os.path.relpath(folder, report.parent)
+        return (f"- {names}, {_count(r['max_structures'])} structures, {int(r['epochs'])} epochs, {int(r['seeds'])} "
+                "seeds: " + ", ".join(f"[{label}]({Path(rel, name + '.md').as_posix()})" for label, name in (
+                    ("Table 1", "table1_fixed_weights"), ("Table 2", "table2_softadapt"), ("Fig. 2", "fig2_comparison"))))
+
     return "\n".join([
         "## Appendix: capped runs (fixed epoch counts on seeded subsets)\n",
         "Before the converged sweep, every script ran with a fixed number of epochs on a seeded subset of the "
         "structures. Those runs stopped while the errors were still falling (the longest, 1 000 structures × "
         "1 000 epochs, still lost ~1 % of its force error per 100 epochs), so they measure early training; "
-        "they are kept for comparison only.\n",
-        "#### Caveats of the capped runs\n", caveats(data, datasets),
-        capped_section(data, out, report, "Main capped sweep"),
-        *[capped_section(d, folder, report, "Longer capped training") for d, folder in longs],
-        "#### Wall time of the capped runs\n", timing_section(data),
+        "they are kept for comparison only. The longest is summarised here; the others are linked.\n",
+        "#### Caveats of the capped runs (stated for the longest)\n", caveats(longest_data, datasets),
+        capped_section(longest_data, longest_out, report, "Longest capped training"),
+        "#### The other capped trainings\n", "\n".join(link(d, f) for d, f in sets[:-1]) + "\n",
+        "#### Wall time of the main capped sweep\n", timing_section(data),
     ])
 
 

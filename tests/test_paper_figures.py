@@ -112,12 +112,15 @@ def test_report_has_every_section(quick):
     # claims wait for their runs: priority 2 (fixed (1, 0, 0) and the prioritised models) was not run
     assert "*Claim on stress: waiting for the runs fixed-1-0-0" in head and "**Claim 1" not in head
     assert "[`converged_runs.csv`]" in head and "softadapt_dynamics.png)" in head
-    for heading in ("### Main capped sweep", "### Longer capped training", "**Claim 1", "**Claim 2", "**Claim 3",
-                    "#### Wall time of the capped runs", "#### Caveats of the capped runs"):
+    for heading in ("### Longest capped training", "**Claim 1", "**Claim 2", "**Claim 3",
+                    "#### The other capped trainings", "#### Wall time of the main capped sweep",
+                    "#### Caveats of the capped runs"):
         assert heading in appendix, heading
-    assert appendix.count("### Longer capped training") == 1  # the incomplete sub-folder is not a section
+    # the longest is the sub-folder; the main sweep is linked; the incomplete sub-folder is not a section
+    assert appendix.count("### Longest capped training") == 1 and appendix.count("[Table 1](") == 1
     assert "2940.9" in text and "23.54" in text  # the paper's published numbers are shown
     assert "](mote2_long/table1_fixed_weights.md)" in appendix  # links resolve next to the report
+    assert "[Table 1](table1_fixed_weights.md)" in appendix
     assert quick["committed_unchanged"], "the --quick test must not touch paper_figures/REPORT.md"
 
 

@@ -15,14 +15,14 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from alw_ref.atomic import atomic_write, write_text
-from paper_figures import sweep, table1_fixed_weights, table2_softadapt
+from paper_figures import configs as cfgs
+from paper_figures import sweep, table1_fixed_weights
 
 NAME = "fig2_comparison"
-SOFTADAPT = table2_softadapt.config_name(1.0)
 
 
 def configs(args=None) -> list:
-    return table1_fixed_weights.configs() + [c for c in table2_softadapt.configs() if c.name == SOFTADAPT]
+    return cfgs.fig2()
 
 
 def label(row) -> str:
@@ -76,8 +76,8 @@ def figure(rows: list, path: Path) -> None:
     plt.close(fig)
 
 
-def finish(args, results, cfgs) -> None:
-    rows = long_rows(sweep.summarize(results, cfgs, args), args)
+def finish(args, results, run_configs) -> None:
+    rows = long_rows(sweep.summarize(results, run_configs, args), args)
     sweep.write_csv(rows, args.out / f"{NAME}.csv")
     figure(rows, args.out / f"{NAME}.png")
     header = ["dataset", "model"] + [f"test {c[0].upper()} ({sweep.UNITS[c]}) [× best fixed]"

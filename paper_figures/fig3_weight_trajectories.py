@@ -18,10 +18,11 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from alw_ref.atomic import atomic_write, write_text
-from paper_figures import sweep, table2_softadapt
+from paper_figures import configs as cfgs
+from paper_figures import sweep
 
 NAME = "fig3_weight_trajectories"
-STARTS = ((0.9, 0.05, 0.05), (0.05, 0.9, 0.05), (0.05, 0.05, 0.9))
+STARTS = cfgs.FIG3_STARTS
 WEIGHT_COLUMNS = tuple(f"w_{c}" for c in sweep.COMPONENTS)
 
 
@@ -30,9 +31,7 @@ def start_label(weights) -> str:
 
 
 def configs(args=None) -> list:
-    cfgs = [sweep.Config("softadapt-b1-from-" + "-".join(f"{w:g}" for w in s),
-                         dict(weighting="softadapt", beta=1.0, weights=s)) for s in STARTS]
-    return cfgs + [c for c in table2_softadapt.configs() if c.name == table2_softadapt.config_name(1.0)]
+    return cfgs.fig3()
 
 
 def trajectory(out: str) -> np.ndarray:
@@ -41,10 +40,10 @@ def trajectory(out: str) -> np.ndarray:
         return np.array([[float(row[c]) for c in WEIGHT_COLUMNS] for row in csv.DictReader(f)])
 
 
-def trajectory_rows(results: list, cfgs: list, args) -> list:
+def trajectory_rows(results: list, configs: list, args) -> list:
     rows = []
     for name in args.dataset:
-        for cfg in cfgs:
+        for cfg in configs:
             w = np.stack([trajectory(r["out"]) for r in results if r["dataset"] == name and r["config"] == cfg.name])
             mean, std = w.mean(axis=0), w.std(axis=0, ddof=1) if len(w) > 1 else np.full(w.shape[1:], np.nan)
             for e in range(w.shape[1]):
@@ -88,8 +87,8 @@ def figure(rows: list, path: Path) -> None:
     plt.close(fig)
 
 
-def finish(args, results, cfgs) -> None:
-    rows = trajectory_rows(results, cfgs, args)
+def finish(args, results, configs) -> None:
+    rows = trajectory_rows(results, configs, args)
     sweep.write_csv(rows, args.out / f"{NAME}.csv")
     figure(rows, args.out / f"{NAME}.png")
     header = ["dataset", "start (w_E, w_F, w_S)"] + [f"final {c}" for c in WEIGHT_COLUMNS] + \

@@ -18,26 +18,14 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from alw_ref.atomic import write_text
-from paper_figures import sweep, table1_fixed_weights, table2_softadapt
+from paper_figures import configs as cfgs
+from paper_figures import sweep
 
 NAME = "strategies_table"
-EQUAL = (1 / 3, 1 / 3, 1 / 3)
-LINEAR_START, LINEAR_END = (0.05, 0.9, 0.05), (0.45, 0.1, 0.45)
 
 
 def configs(args=None) -> list:
-    sa = dict(weighting="softadapt", beta=1.0, weights=EQUAL)
-    return [
-        sweep.Config(table1_fixed_weights.config_name(EQUAL), dict(weighting="fixed", weights=EQUAL)),
-        sweep.Config(table2_softadapt.config_name(1.0), sa),
-        *[sweep.Config(f"softadapt-b1-{v}", dict(sa, softadapt_variant=v)) for v in ("original", "normalized",
-                                                                                    "relative")],
-        sweep.Config("softadapt-b1-loss-weighted", dict(sa, loss_weighted=True)),
-        sweep.Config("dwa-T2", dict(weighting="dwa", dwa_temperature=2.0, weights=EQUAL)),
-        sweep.Config("uncertainty", dict(weighting="uncertainty", weights=EQUAL)),
-        sweep.Config("linear-force-to-energy-stress",
-                     dict(weighting="linear", weights=LINEAR_START, limit_weights=LINEAR_END)),
-    ]
+    return cfgs.strategies()
 
 
 def label(row) -> str:
@@ -57,8 +45,8 @@ def add_worst_ratio(rows: list) -> None:
             r["worst_ratio"] = max(r[sweep.col(c) + "_mean"] / best[c] for c in sweep.COMPONENTS)
 
 
-def finish(args, results, cfgs) -> None:
-    rows = sweep.summarize(results, cfgs, args)
+def finish(args, results, run_configs) -> None:
+    rows = sweep.summarize(results, run_configs, args)
     add_worst_ratio(rows)
     sweep.write_csv(rows, args.out / f"{NAME}.csv")
     sweep.bar_figure(rows, label, args.out / f"{NAME}.png", "Weighting strategies: test RMSE")

@@ -35,16 +35,29 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from alw_ref.atomic import atomic_write, write_text
+from alw_ref.train import PAPER_PROTOCOL
+from paper_figures import configs as catalogue
+from paper_figures.configs import Config  # noqa: F401  (re-exported: sweep.Config)
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def _shared_data() -> Path:
+    """``shared/data`` next to the project root (``../shared``), or next to a parent (git worktrees)."""
+    for parent in ROOT.parents:
+        if (parent / "shared" / "data").is_dir():
+            return parent / "shared" / "data"
+    return ROOT.parent / "shared" / "data"
+
+
+SHARED_DATA = _shared_data()
 CACHE = Path.home() / ".cache" / "alw_ref"
 DATA_CACHE = CACHE / "data"
 DEFAULT_OUT = ROOT / "paper_figures" / "results"
@@ -59,25 +72,18 @@ COMPONENTS = ("energy", "forces", "stress")
 UNITS = {"energy": "meV/atom", "forces": "meV/Å", "stress": "MPa"}
 #: Keys of test_metrics.json per component, in the report units above.
 METRIC_KEYS = {"energy": "energy_rmse", "forces": "forces_rmse", "stress": "stress_rmse_mpa"}
-#: The paper's training settings (issue 5, "Settings of the paper's code"); epochs are capped per sweep.
-PAPER_SETTINGS = dict(hidden=(30, 30), activation="tanh", lr=1e-3, split=(0.7, 0.2, 0.1), loss="rmse",
-                      softadapt_variant="l2", batch_size=30)
 #: The sweep of the committed results (measured epoch times: see REPORT.md); --quick overrides.
 FULL = dict(epochs=100, max_structures=200, seeds=3, hidden=(30, 30), datasets=("mote2", "mose2"))
 QUICK = dict(epochs=3, max_structures=None, seeds=2, hidden=(8, 8), datasets=("mlearn-mo",))
 
 
 @dataclass(frozen=True)
-class Config:
-    """One training configuration: a name (the run folder) and the ``train`` options it sets."""
-
-    name: str
-    options: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Run:
-    """Everything ``run_one`` needs: the dataset file, spec, folder and all ``train`` keywords."""
+    """Everything ``run_one`` needs: the dataset file, spec, folder and all ``train`` keywords.
+
+    ``compact``: once finished, delete what only resuming needs (checkpoint.h5, best.h5) and the
+    copies (metrics.jsonl, plots), keeping settings.json, metrics.csv, test_metrics.json, run_info.json.
+    """
 
     dataset: str
     config: str
@@ -85,6 +91,7 @@ class Run:
     dataset_path: str
     out: str
     kwargs: dict
+    compact: bool = False
 
 
 # ------------------------------------------------------------------------------------- datasets
@@ -113,17 +120,19 @@ def spec_for(name: str):
     return ACSFSpec.mote2_paper(elements=elements)
 
 
-def singular_structures(dataset, spec, limit=SINGULAR_LIMIT) -> np.ndarray:
+def singular_structures(dataset, spec, limit=SINGULAR_LIMIT, cache_dir=CACHE) -> np.ndarray:
     """Indices of structures where some |∂G_i/∂r_j| of ``spec`` exceeds ``limit`` Å⁻¹.
 
     The paper's preset has G4 with ζ = 0.08: d(1 + λ cos θ)^ζ/dθ diverges as 1 + λ cos θ → 0, so
     perfect crystals with exactly collinear triplets (bcc Mo, sc Se, ...) get derivatives ~1e11 Å⁻¹
     and force predictions that swamp every RMSE. Those structures are dropped, and counted.
     """
-    from alw_ref.describe import compute_descriptors
+    from alw_ref.describe import describe_dataset
     from alw_ref.describe import singular_structures as singular
 
-    return singular(compute_descriptors(dataset, spec), limit)
+    # through the descriptor cache: without singular structures the runs' dataset is this one, and
+    # the runs then load these descriptors instead of computing them again
+    return singular(describe_dataset(dataset, spec, cache_dir=str(cache_dir)), limit)
 
 
 def prepare_dataset(name: str, max_structures=None, data_cache=DATA_CACHE) -> dict:
@@ -163,21 +172,87 @@ def prepare_dataset(name: str, max_structures=None, data_cache=DATA_CACHE) -> di
                 n_singular=n_singular, n_used=n_sampled - n_singular, sources=[Path(p).name for p in sources])
 
 
-def warm_descriptor_cache(info: dict, cache_dir=CACHE) -> None:
-    """Compute the dataset's descriptors once in this process so that parallel runs only load them."""
+def warm_descriptor_cache(info: dict, cache_dir=CACHE) -> str:
+    """Compute the dataset's descriptors once in this process so that parallel runs only load them.
+    Returns the descriptor cache key (SHA-256 of the spec and every structure's geometry)."""
     from alw_ref.acsf import ACSFSpec
     from alw_ref.data import read_dataset
-    from alw_ref.describe import describe_dataset
+    from alw_ref.describe import dataset_key, describe_dataset
 
-    describe_dataset(read_dataset(info["path"]), ACSFSpec.from_json(info["spec"]), cache_dir=str(cache_dir))
+    dataset, spec = read_dataset(info["path"]), ACSFSpec.from_json(info["spec"])
+    key = dataset_key(dataset, spec, True)
+    if not (Path(cache_dir) / f"acsf-{key[:24]}.h5").exists():
+        describe_dataset(dataset, spec, cache_dir=str(cache_dir))
+    return key
 
 
 # ------------------------------------------------------------------------------------- runs
+def checkpoint_progress(path, patience) -> tuple:
+    """(last finished epoch, whether --patience had already stopped the run) of a run's checkpoint.h5."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        epoch, state = int(f.attrs["epoch"]), json.loads(f.attrs["state"])
+    return epoch, patience is not None and state["bad_epochs"] >= patience
+
+
+#: Options of a finished run that may differ from the sweep's (they do not change its numbers); a different
+#: --epochs or --patience does, once the run has finished.
+NOT_COMPARED = ("quiet", "plots", "threads", "cache_dir", "memory_budget", "resume")
+#: Files of a finished run deleted by ``Run.compact``.
+RESUME_ONLY = ("checkpoint.h5", "best.h5", "metrics.jsonl", "learning_curves.png", "weights.png", "parity.png")
+
+
+class EpochClock:
+    """Logs this process's CPU time (s) each time a run's checkpoint.h5 advances an epoch, to
+    ``<out>/epoch_cpu.csv`` (segment, epoch, cpu_s): per-epoch CPU cost on a shared machine, where wall
+    times mostly measure the other jobs. A daemon thread polling every ``period`` s; exact when one
+    process trains one run (one worker, or the process pool), approximate with Dask threads."""
+
+    def __init__(self, out: Path, segment: int, period: float = 0.2):
+        import threading
+
+        self.path, self.ckpt, self.segment, self.period = out / "epoch_cpu.csv", out / "checkpoint.h5", segment, period
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+    def _poll(self):
+        import h5py
+
+        last = None
+        while not self.stop.wait(self.period):
+            try:
+                stamp = os.stat(self.ckpt).st_mtime_ns
+                if stamp == last:
+                    continue
+                cpu = time.process_time()
+                with h5py.File(self.ckpt, "r") as f:
+                    epoch = int(f.attrs["epoch"])
+            except (OSError, KeyError):  # between the trainer's write and rename, or not there yet
+                continue
+            last = stamp
+            new = not self.path.exists()
+            with self.path.open("a") as f:
+                f.write(("segment,epoch,cpu_s\n" if new else "") + f"{self.segment},{epoch},{cpu:.3f}\n")
+
+
 def run_one(run: Run) -> dict:
     """Train one run unless its test_metrics.json exists; return its metrics and wall time.
 
-    A finished run whose settings.json disagrees with ``run.kwargs`` (e.g. other epochs) is an
-    error, not silently reused.
+    A run folder with ``checkpoint.h5`` but no ``test_metrics.json`` is unfinished (interrupted, e.g.
+    killed): it is resumed from the checkpoint, bit for bit (``train(..., resume=True)``, which refuses
+    changed options). If its last checkpointed epoch had already met --patience, it is finished without
+    another epoch. Each call appends a segment (start time, first epoch, wall time) to run_info.json.
+    A finished run whose settings.json disagrees with ``run.kwargs`` (e.g. other epochs) is an error,
+    not silently reused.
     """
     from alw_ref.train import train
 
@@ -185,13 +260,32 @@ def run_one(run: Run) -> dict:
     done = out / "test_metrics.json"
     trained = not done.exists()
     if trained:
+        kwargs, first = dict(run.kwargs), 1
+        resume = (out / "checkpoint.h5").exists()
+        if resume:
+            epoch, stopped = checkpoint_progress(out / "checkpoint.h5", kwargs.get("patience"))
+            first = epoch + 1
+            if stopped:
+                kwargs["epochs"] = epoch
+        segments = _segments(out) if resume else []
+        segment = dict(started_utc=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), first_epoch=first, wall_s=None)
+        if kwargs["epochs"] != run.kwargs["epochs"]:  # train() would run one more epoch past --patience
+            segment["stopped_by_patience_at"] = kwargs["epochs"]
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "run_info.json", json.dumps(_run_info(segments + [segment])))
         t0 = time.perf_counter()
-        train(run.dataset_path, out=str(out), **run.kwargs)
-        write_text((out / "run_info.json"), json.dumps({"wall_s": time.perf_counter() - t0}))
+        with EpochClock(out, len(segments)):
+            train(run.dataset_path, out=str(out), resume=resume, **kwargs)
+        segment["wall_s"] = round(time.perf_counter() - t0, 2)
+        write_text(out / "run_info.json", json.dumps(_run_info(segments + [segment])))
+        if run.compact:
+            for name in RESUME_ONLY:
+                (out / name).unlink(missing_ok=True)
     else:
         saved = json.loads((out / "settings.json").read_text())
+        stopped_at = [g["stopped_by_patience_at"] for g in _segments(out) if "stopped_by_patience_at" in g]
         for key, value in run.kwargs.items():
-            if key in ("quiet", "plots", "threads", "cache_dir"):
+            if key in NOT_COMPARED or (key == "epochs" and saved.get(key) in stopped_at):
                 continue
             if json.loads(json.dumps(value)) != saved.get(key):
                 raise ValueError(f"{out}: finished run has {key}={saved.get(key)!r}, this sweep wants {value!r}; "
@@ -203,13 +297,23 @@ def run_one(run: Run) -> dict:
                 wall_s=wall, best_epoch=metrics["best_epoch"], train=metrics["train"], test=metrics["test"])
 
 
+def _segments(out: Path) -> list:
+    info = out / "run_info.json"
+    return json.loads(info.read_text()).get("segments", []) if info.exists() else []
+
+
+def _run_info(segments: list) -> dict:
+    """run_info.json: the segments (one per call; wall_s None if it was killed) and their summed wall time."""
+    return dict(wall_s=round(sum(g["wall_s"] or 0.0 for g in segments), 2), segments=segments)
+
+
 def _single_thread_env():
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = "1"
 
 
-def execute(runs: list, workers=None, scheduler=None) -> list:
-    """Run every ``Run`` (in parallel) and return ``run_one``'s results in the order of ``runs``."""
+def execute(runs: list, workers=None, scheduler=None, fn=run_one) -> list:
+    """Run every ``Run`` (in parallel) and return ``fn``'s results (default ``run_one``) in the order of ``runs``."""
     if not runs:
         return []
     if scheduler:
@@ -221,18 +325,18 @@ def execute(runs: list, workers=None, scheduler=None) -> list:
             raise MissingDependencyError("--scheduler needs dask.distributed: pip install 'alw_ref[dask]'") from None
         client = scheduler if not isinstance(scheduler, str) else Client(scheduler)
         try:
-            return client.gather(client.map(run_one, runs, pure=False))
+            return client.gather(client.map(fn, runs, pure=False))
         finally:
             if isinstance(scheduler, str):
                 client.close()
     workers = workers or os.cpu_count() or 1
     if workers == 1:
-        return [run_one(r) for r in runs]
+        return [fn(r) for r in runs]
     saved = dict(os.environ)
     _single_thread_env()  # inherited by the spawned workers before they import NumPy/Numba
     try:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            return list(pool.map(run_one, runs))
+            return list(pool.map(fn, runs))
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -282,15 +386,23 @@ def make_runs(args, configs, datasets_info: dict) -> list:
         for name in args.dataset:
             info = datasets_info[name]
             for seed in range(args.seeds):
-                kwargs = dict(PAPER_SETTINGS, hidden=args.hidden, epochs=args.epochs, spec=info["spec"], seed=seed,
-                              quiet=True, plots=False, threads=1, cache_dir=str(CACHE))
-                kwargs.update(cfg.options)
-                for key in ("weights", "limit_weights", "hidden", "split"):
-                    if kwargs.get(key) is not None:
-                        kwargs[key] = list(kwargs[key])
+                kwargs = train_kwargs(cfg, info, seed, hidden=args.hidden, epochs=args.epochs)
                 runs.append(Run(name, cfg.name, seed, info["path"], str(args.runs / name / cfg.name / f"seed{seed}"),
                                 kwargs))
     return runs
+
+
+def train_kwargs(cfg, info: dict, seed: int, **sweep_options) -> dict:
+    """Every ``train`` keyword of one run: the protocol (``PAPER_PROTOCOL`` and ``configs.EXPLICIT``, so
+    no trainer default matters; or, for ``protocol="recommended"``, nothing), then the sweep's options
+    (epochs, hidden, patience ...), then the configuration's, then the run's bookkeeping."""
+    base = dict(PAPER_PROTOCOL, **catalogue.EXPLICIT) if cfg.protocol == "paper" else {}
+    kwargs = {**base, **sweep_options, **cfg.options,
+              **dict(spec=info["spec"], seed=seed, quiet=True, plots=False, threads=1, cache_dir=str(CACHE))}
+    for key in ("weights", "limit_weights", "hidden", "split"):
+        if kwargs.get(key) is not None:
+            kwargs[key] = list(kwargs[key])
+    return kwargs
 
 
 def sweep(args, configs, script: str) -> list:
@@ -328,8 +440,8 @@ def _append_timing(args, script, results, wall, infos):
 def settings_columns(args) -> dict:
     """Columns stating the sweep's caps, repeated in every CSV row."""
     return dict(epochs=args.epochs, max_structures=args.max_structures or "all", seeds=args.seeds,
-                hidden="-".join(map(str, args.hidden)), batch_size=PAPER_SETTINGS["batch_size"],
-                lr=PAPER_SETTINGS["lr"], loss=PAPER_SETTINGS["loss"])
+                hidden="-".join(map(str, args.hidden)), batch_size=PAPER_PROTOCOL["batch_size"],
+                lr=PAPER_PROTOCOL["lr"], loss=PAPER_PROTOCOL["loss"])
 
 
 # ------------------------------------------------------------------------------------- aggregation
@@ -418,18 +530,10 @@ def script_main(argv, script, description, configs_fn, finish) -> int:
 
 def sweep_all_main(argv=None) -> int:
     """``python -m paper_figures.sweep``: every script's runs in one pool (no tail idling), nothing else."""
-    from paper_figures import fig3_weight_trajectories, strategies_table, table1_fixed_weights, table2_softadapt
-
     parser = argparse.ArgumentParser(description="Train every run of every paper-figure script in one pool.")
     add_arguments(parser)
     args = resolve(parser.parse_args(argv))
-    configs, seen = [], set()
-    for module in (table1_fixed_weights, table2_softadapt, fig3_weight_trajectories, strategies_table):
-        for cfg in module.configs(args):
-            if cfg.name not in seen:
-                seen.add(cfg.name)
-                configs.append(cfg)
-    results = sweep(args, configs, "sweep")
+    results = sweep(args, catalogue.every_script(), "sweep")
     print(f"{len(results)} runs ({sum(r['trained'] for r in results)} trained) in {args.runs}")
     return 0
 
@@ -480,9 +584,9 @@ def caps_note(args) -> str:
             "Values: mean ± sample std over seeds of the best-validation model.")
 
 
-def write_summary(args, results, cfgs, name: str, label, heading: str, fig_title: str) -> list:
+def write_summary(args, results, run_configs, name: str, label, heading: str, fig_title: str) -> list:
     """Summary CSV, bar figure and Markdown section (results table + caps) of a table script."""
-    rows = summarize(results, cfgs, args)
+    rows = summarize(results, run_configs, args)
     write_csv(rows, args.out / f"{name}.csv")
     bar_figure(rows, label, args.out / f"{name}.png", fig_title)
     write_text((args.out / f"{name}.md"), f"## {heading}\n\n" + results_table(rows, label) + "\n" + caps_note(args)

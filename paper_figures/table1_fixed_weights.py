@@ -11,28 +11,23 @@ from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from paper_figures import configs as cfgs
 from paper_figures import sweep
 
 NAME = "table1_fixed_weights"
-#: The paper's models 1-6 (Table 1), in its order.
-FIXED_WEIGHTS = ((1.0, 0.0, 0.0), (0.9, 0.1, 0.0), (0.9, 0.05, 0.05), (0.05, 0.9, 0.05), (0.05, 0.05, 0.9),
-                 (1 / 3, 1 / 3, 1 / 3))
-
-
-def config_name(weights) -> str:
-    return "fixed-equal" if weights[0] == 1 / 3 else "fixed-" + "-".join(f"{w:g}" for w in weights)
+FIXED_WEIGHTS = cfgs.FIXED_WEIGHTS
 
 
 def configs(args=None) -> list:
-    return [sweep.Config(config_name(w), dict(weighting="fixed", weights=w)) for w in FIXED_WEIGHTS]
+    return cfgs.table1()
 
 
 def label(row) -> str:
     return f"({float(row['w_energy']):.2g}, {float(row['w_forces']):.2g}, {float(row['w_stress']):.2g})"
 
 
-def finish(args, results, cfgs) -> None:
-    sweep.write_summary(args, results, cfgs, NAME, label, "Table 1 — fixed loss weights",
+def finish(args, results, run_configs) -> None:
+    sweep.write_summary(args, results, run_configs, NAME, label, "Table 1 — fixed loss weights",
                         "Fixed loss weights (w_E, w_F, w_S): test RMSE")
 
 

@@ -11,27 +11,22 @@ from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from paper_figures import configs as cfgs
 from paper_figures import sweep
 
 NAME = "table2_softadapt"
-BETAS = (0.01, 0.1, 1.0, 2.0)
-
-
-def config_name(beta) -> str:
-    return f"softadapt-b{beta:g}"
 
 
 def configs(args=None) -> list:
-    return [sweep.Config(config_name(b), dict(weighting="softadapt", beta=b, weights=(1 / 3, 1 / 3, 1 / 3)))
-            for b in BETAS]
+    return cfgs.table2()
 
 
 def label(row) -> str:
     return f"β = {float(row['beta']):g}"
 
 
-def finish(args, results, cfgs) -> None:
-    sweep.write_summary(args, results, cfgs, NAME, label, "Table 2 — SoftAdapt",
+def finish(args, results, run_configs) -> None:
+    sweep.write_summary(args, results, run_configs, NAME, label, "Table 2 — SoftAdapt",
                         "SoftAdapt (l2), initial weights ⅓: test RMSE")
 
 

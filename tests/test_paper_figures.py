@@ -14,8 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from paper_figures import (fig2_comparison, fig3_weight_trajectories, make_report, strategies_table,  # noqa: E402
-                           sweep, table1_fixed_weights, table2_softadapt)
+from paper_figures import configs as catalogue  # noqa: E402
+from paper_figures import (converged, fig2_comparison, fig3_weight_trajectories, make_report,  # noqa: E402
+                           strategies_table, sweep, table1_fixed_weights, table2_softadapt)
 
 SCRIPTS = (table1_fixed_weights, table2_softadapt, fig2_comparison, fig3_weight_trajectories, strategies_table)
 SUMMARY_COLUMNS = ["dataset", "config", "weighting", "w_energy", "w_forces", "w_stress", "n_runs", "epochs",
@@ -40,9 +41,12 @@ def quick(tmp_path_factory):
     for module in SCRIPTS[:3]:  # a "longer training" folder (here: the same runs, reused) -> extra section
         assert module.main(["--quick", "--out", str(out / "mote2_long"), "--runs", str(runs)]) == 0
     (out / "incomplete").mkdir()  # a sub-folder without Table 1, Table 2 and Fig. 2: ignored
-    assert make_report.main(["--quick", "--out", str(out)]) == 0
+    conv = tmp / "converged"  # the converged sweep, priorities 1 and 3 only (priority 2 "not started")
+    assert converged.main(["--quick", "--priorities", "1", "--time-epochs", "2", "--runs", str(conv / "runs")]) == 0
+    assert converged.main(["--quick", "--priorities", "1", "3", "--runs", str(conv / "runs")]) == 0
+    assert make_report.main(["--quick", "--out", str(out), "--converged", str(conv)]) == 0
     after = committed.read_bytes() if committed.exists() else None
-    return dict(out=out, runs=runs, committed_unchanged=before == after)
+    return dict(out=out, runs=runs, conv=conv, committed_unchanged=before == after)
 
 
 def test_every_script_writes_csv_png_md(quick):
@@ -98,22 +102,59 @@ def test_fig3_trajectories_match_run_metrics(quick):
 
 
 def test_report_has_every_section(quick):
-    report = quick["out"] / "REPORT.md"
-    text = report.read_text()
-    for heading in ("## Caveats", "## The paper's Summary, checked", "**Claim 1", "**Claim 2", "**Claim 3",
-                    "## Table 1 beside the paper", "## Table 2 beside the paper", "## Table 1 — fixed loss weights",
-                    "## Table 2 — SoftAdapt", "## Fig. 2", "## Fig. 3", "## Beyond the paper", "## Wall time"):
-        assert heading in text, heading
+    text = (quick["out"] / "REPORT.md").read_text()
+    head, appendix = text.split("## Appendix: capped runs")
+    for heading in ("## Converged runs at the paper's scale", "### Cost and progress",
+                    "### The paper's Summary, checked on the converged runs", "**Priority-1 comparisons",
+                    "### Table 1 beside the paper", "### Table 2 beside the paper",
+                    "### Per run: convergence epoch and time", "### SoftAdapt's dynamics", "**Fig. 3's claim"):
+        assert heading in head, heading
+    # claims wait for their runs: priority 2 (fixed (1, 0, 0) and the prioritised models) was not run
+    assert "*Claim on stress: waiting for the runs fixed-1-0-0" in head and "**Claim 1" not in head
+    assert "[`converged_runs.csv`]" in head and "softadapt_dynamics.png)" in head
+    for heading in ("### Longest capped training", "**Claim 1", "**Claim 2", "**Claim 3",
+                    "#### The other capped trainings", "#### Wall time of the main capped sweep",
+                    "#### Caveats of the capped runs"):
+        assert heading in appendix, heading
+    # the longest is the sub-folder; the main sweep is linked; the incomplete sub-folder is not a section
+    assert appendix.count("### Longest capped training") == 1 and appendix.count("[Table 1](") == 1
     assert "2940.9" in text and "23.54" in text  # the paper's published numbers are shown
-    long = text[text.index("## Longer training"):]
-    assert "### Table 1 beside the paper" in long and "**Claim 3" in long
-    assert "Not run at these settings: fig3_weight_trajectories, strategies_table" in long
-    assert "](mote2_long/table1_fixed_weights.png)" in long
-    assert text.count("## Longer training") == 1  # the incomplete sub-folder is not a section
-    assert "Longer trainings follow the main sweep, each in its own section: mlearn-mo:" in text
-    for module in SCRIPTS:
-        assert f"]({module.NAME}.png)" in text  # figure links resolve next to the report
+    assert "](mote2_long/table1_fixed_weights.md)" in appendix  # links resolve next to the report
+    assert "[Table 1](table1_fixed_weights.md)" in appendix
     assert quick["committed_unchanged"], "the --quick test must not touch paper_figures/REPORT.md"
+
+
+def test_converged_tables_are_the_finished_runs_mean_and_std(quick):
+    """Table 1's fixed-⅓ cells and the per-run rows come from the runs' own test_metrics.json (recomputed here
+    with NumPy from the files); priority 2's runs are listed as not started and cost time in the estimate."""
+    runs = quick["conv"] / "runs" / "mlearn-mo"
+    energy = [json.loads((runs / "fixed-equal" / f"seed{s}" / "test_metrics.json").read_text())["test"]["energy_rmse"]
+              for s in range(3)]
+    text = (quick["out"] / "REPORT.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| (0.33, 0.33, 0.33) | 5.41"))
+    assert sweep.fmt(np.mean(energy), np.std(energy, ddof=1)) in row
+    rows = _csv(quick["conv"] / "converged_runs.csv")
+    assert len(rows) == 21 and [r["state"] for r in rows].count("finished") == 15
+    assert {r["config"] for r in rows if r["state"] == "new"} == {c.name for c in catalogue.priority_configs(2)}
+    cost = text[text.index("Cost left, by priority"):]
+    assert "| 1 | 12 | 12 | 0 | 0 | 0.0 |" in cost and "| 2 | 6 | 0 | 0 | 6 | " in cost
+    measured = json.loads((quick["conv"] / "epoch_time.json").read_text())
+    assert measured["epochs"] == 2 and len(measured["epoch_wall_s"]) == 2 and 0 < measured["cpu_share"] <= 1.05
+    assert "Measured (" in text and "dedicated core" in text  # the measured epoch time is stated
+    assert (quick["conv"] / "softadapt_dynamics.png").stat().st_size > 0
+
+
+def test_running_mean_and_flip_statistics_by_hand():
+    from paper_figures import converged_report as cr
+
+    x = np.array([[1.0], [3.0], [5.0], [7.0]])
+    assert cr.running_mean(x, window=2)[:, 0].tolist() == [1.0, 2.0, 4.0, 6.0]
+    # weights alternate between favouring E and favouring S; the stress loss moves most and flips sign
+    w = np.array([[0.6, 0.2, 0.2], [0.2, 0.2, 0.6], [0.6, 0.2, 0.2], [0.2, 0.2, 0.6]])
+    L = np.array([[1.0, 1.0, 5.0], [0.99, 0.99, 4.0], [0.98, 0.98, 4.5], [0.97, 0.97, 4.2]])
+    s = cr.flip_statistics(w, L)
+    assert s["switch"] == 1.0 and s["top_share"] == [0.5, 0.0, 0.5] and s["lead_share"] == [0.0, 0.0, 1.0]
+    assert s["sign_flip"] == [0.0, 0.0, 1.0]
 
 
 def test_finished_runs_are_reused_and_checked(quick):
@@ -144,24 +185,119 @@ def _parse(argv):
 
 
 def test_dask_cluster_gives_the_same_results(tmp_path):
+    """A tiny converged sweep (two configurations, patience 2, at most 4 epochs) through a Dask LocalCluster
+    and through a local process pool: the same runs, the same numbers, bit for bit."""
     distributed = pytest.importorskip("dask.distributed", reason="dask[distributed] not installed (optional "
-                                                                 "extra 'dask'): the Dask path is untested here")
+                                                                 "extra 'dask', in the test extras)")
     info = sweep.prepare_dataset("mlearn-mo", None)
-    cfgs = [sweep.Config("softadapt-b1", dict(weighting="softadapt", beta=1.0)),
-            sweep.Config("fixed-equal", dict(weighting="fixed"))]
+    items = [(1, "mlearn-mo", cfg, 0) for cfg in (catalogue.softadapt(1.0), catalogue.fixed(catalogue.EQUAL))]
 
     def runs(folder):
-        args = sweep.resolve(_parse(["--quick", "--epochs", "2", "--seeds", "1", "--runs", str(folder),
-                                     "--out", str(tmp_path)]))
-        return sweep.make_runs(args, cfgs, {"mlearn-mo": info})
+        return [converged.make_run(i, info, folder, patience=2, epochs=4, hidden=(8, 8)) for i in items]
 
-    local = sweep.execute(runs(tmp_path / "local"), workers=2)
+    local = converged.execute(runs(tmp_path / "local"), workers=2)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False) as cluster, \
             distributed.Client(cluster) as client:
-        remote = sweep.execute(runs(tmp_path / "dask"), scheduler=client)
+        remote = converged.execute(runs(tmp_path / "dask"), scheduler=client)
     assert [(r["config"], r["seed"]) for r in local] == [(r["config"], r["seed"]) for r in remote]
     for a, b in zip(local, remote):
-        assert a["trained"] and b["trained"]
-        for split in ("train", "test"):
-            for key in ("energy_rmse", "forces_rmse", "stress_rmse"):
-                assert a[split][key] == pytest.approx(b[split][key], rel=1e-8)
+        assert "error" not in a and "error" not in b
+        assert a["trained"] and b["trained"] and a["best_epoch"] == b["best_epoch"]
+        assert a["train"] == b["train"] and a["test"] == b["test"]
+        assert _epoch_rows(Path(a["out"])) == _epoch_rows(Path(b["out"]))
+
+
+def _epoch_rows(folder):
+    """metrics.csv of a run without the per-epoch wall time (the only column allowed to differ)."""
+    return [{k: v for k, v in r.items() if k != "time_s"} for r in _csv(folder / "metrics.csv")]
+
+
+def _dying_record_epoch(monkeypatch, should_die):
+    """Make the trainer die (as under kill -9) right after it wrote the checkpoint of an epoch where
+    ``should_die(row, state)`` holds: everything on disk is what a killed run leaves."""
+    import alw_ref.train as trainer
+
+    original = trainer._record_epoch
+
+    def record(out, state, row, *rest):
+        original(out, state, row, *rest)
+        if should_die(row, state):
+            raise KeyboardInterrupt(f"killed after epoch {row['epoch']}")
+
+    monkeypatch.setattr(trainer, "_record_epoch", record)
+
+
+@pytest.mark.parametrize("kill", ["epoch 3", "the stopping epoch"])
+def test_converged_sweep_resumes_an_interrupted_run_bit_for_bit(tmp_path, monkeypatch, kill):
+    """A run killed after epoch 3 (or after the epoch that met --patience, before the test metrics) is
+    resumed by the next sweep from its checkpoint and ends exactly as the uninterrupted run: same epoch
+    rows, same best epoch, same test metrics; run_info.json holds both segments; the finished folder is
+    compacted to what the report needs."""
+    info = sweep.prepare_dataset("mlearn-mo", None)
+    # SoftAdapt β = 1 with a large learning rate: a noisy validation loss, so --patience 1 stops it early
+    item = (1, "mlearn-mo", catalogue.softadapt(1.0, name="noisy-softadapt", lr=0.05), 0)
+
+    def run(folder):
+        return converged.make_run(item, info, folder, patience=1, epochs=40, hidden=(8, 8))
+
+    whole = sweep.run_one(run(tmp_path / "whole"))
+    n_whole = len(_epoch_rows(Path(whole["out"])))
+    assert 3 < n_whole < 40, "the reference run must stop by --patience, after epoch 3, for this test to bite"
+    die = (lambda row, state: row["epoch"] == 3) if kill == "epoch 3" else (lambda row, state: state["bad_epochs"] >= 1)
+    _dying_record_epoch(monkeypatch, die)
+    cut = run(tmp_path / "cut")
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_one(cut)
+    monkeypatch.undo()
+    folder = Path(cut.out)
+    assert converged.state_of(folder) == "unfinished" and (folder / "checkpoint.h5").exists()
+    resumed = converged.execute([cut])[0]  # the sweep started again
+    assert resumed["trained"] and resumed["best_epoch"] == whole["best_epoch"]
+    assert resumed["train"] == whole["train"] and resumed["test"] == whole["test"]
+    assert _epoch_rows(folder) == _epoch_rows(Path(whole["out"]))
+    segments = json.loads((folder / "run_info.json").read_text())["segments"]
+    first = 4 if kill == "epoch 3" else n_whole + 1
+    assert [g["first_epoch"] for g in segments] == [1, first] and segments[0]["wall_s"] is None
+    kept = sorted(p.name for p in folder.iterdir() if p.name != "epoch_cpu.csv")  # the clock may miss fast epochs
+    assert kept == ["metrics.csv", "run_info.json", "settings.json", "test_metrics.json"]
+    assert converged.state_of(folder) == "finished"
+    assert not converged.execute([cut])[0]["trained"]  # a third start skips it
+
+
+def test_plan_follows_issue_16s_priorities():
+    """Priority 1: the four comparisons × 3 seeds (seed-major); 2: Table 1/2's other six, 1 seed; 3: Fig. 3's
+    three other starts; 4: empty until the recommended options are set; 5: the same on MoSe2."""
+    plan = catalogue.plan(("mote2", "mose2"))
+    p1 = [(c.name, s) for p, d, c, s in plan if p == 1]
+    assert p1[:4] == [("fixed-0.9-0.1-0", 0), ("fixed-0.9-0.05-0.05", 0), ("fixed-equal", 0), ("softadapt-b1", 0)]
+    assert len(p1) == 12 and {s for _, s in p1} == {0, 1, 2}
+    p2 = {c.name for p, d, c, s in plan if p == 2}
+    assert p2 == {"fixed-1-0-0", "fixed-0.05-0.9-0.05", "fixed-0.05-0.05-0.9", "softadapt-b0.01", "softadapt-b0.1",
+                  "softadapt-b2"}
+    assert [c.options["weights"] for p, d, c, s in plan if p == 3] == list(catalogue.FIG3_STARTS)
+    assert catalogue.RECOMMENDED_OPTIONS is not None or not [x for x in plan if x[0] == 4]
+    assert [x[0] for x in plan] == sorted(x[0] for x in plan)
+    assert {d for p, d, c, s in plan if p == 5} == {"mose2"} and sum(p == 5 for p, *_ in plan) == 21
+    kwargs = converged.make_run(plan[0], dict(spec="s.json", path="d.h5"), Path("runs")).kwargs
+    from alw_ref.train import PAPER_PROTOCOL
+    for key, value in PAPER_PROTOCOL.items():  # the paper's protocol whatever the trainer's defaults
+        if key not in plan[0][2].options:
+            assert kwargs[key] == (list(value) if isinstance(value, tuple) else value), key
+    assert kwargs["patience"] == converged.PATIENCE and kwargs["min_improvement"] == 0.001
+    assert kwargs["weights"] == [0.9, 0.1, 0.0] and kwargs["weighting"] == "fixed" and kwargs["beta"] == 1.0
+
+
+def test_converged_sweep_refuses_runs_of_other_data(tmp_path):
+    """The sweep records each dataset's fingerprint (descriptor cache key) next to the runs; if a later
+    session's conversion gives other bytes, it stops with an error naming the dataset instead of resuming."""
+    from alw_ref.errors import DataError
+
+    record = tmp_path / "datasets.json"
+    info = converged.prepare(["mlearn-mo"], record, log=lambda text: None)["mlearn-mo"]
+    assert json.loads(record.read_text())["mlearn-mo"]["fingerprint"] == info["fingerprint"]
+    converged.prepare(["mlearn-mo"], record, log=lambda text: None)  # same data: fine
+    known = json.loads(record.read_text())
+    known["mlearn-mo"]["fingerprint"] = "0" * 64
+    record.write_text(json.dumps(known))
+    with pytest.raises(DataError, match="dataset mlearn-mo .*fingerprint"):
+        converged.prepare(["mlearn-mo"], record, log=lambda text: None)

@@ -100,11 +100,27 @@ def append_row(out: Path, row: dict) -> None:
     _append(csv_path, _csv_line(row, header=not csv_path.exists() or csv_path.stat().st_size == 0))
 
 
+def _csv_value(text: str):
+    """A metrics.csv cell back to its JSON value: int, float (repr round-trips exactly) or str."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def read_rows(out: Path) -> list:
-    """Every complete row of metrics.jsonl (a line cut by a kill is ignored), oldest first."""
+    """Every complete row of metrics.jsonl (a line cut by a kill is ignored), oldest first; from metrics.csv
+    when metrics.jsonl is absent (e.g. a run folder kept in git with only its CSV)."""
     path = Path(out) / "metrics.jsonl"
     if not path.exists():
-        return []
+        csv_path = Path(out) / "metrics.csv"
+        if not csv_path.exists():
+            return []
+        lines = csv_path.read_text().splitlines(keepends=True)
+        complete = [ln for ln in lines if ln.endswith("\n")]
+        return [{k: _csv_value(v) for k, v in r.items()} for r in csv.DictReader(complete)]
     rows = []
     for line in path.read_text().splitlines():
         try:
@@ -161,6 +177,13 @@ def save_checkpoint(path, *, settings: dict, epoch: int, state: dict, write_grou
         f.attrs["state"] = json.dumps(jsonable(state))
         for name, write in write_groups.items():
             write(f.create_group(name))
+
+
+def checkpoint_progress(path) -> tuple:
+    """(last finished epoch, epochs without a significant improvement) of a checkpoint file."""
+    with h5py.File(path, "r") as f:
+        state = json.loads(f.attrs["state"])
+        return int(f.attrs["epoch"]), int(state["bad_epochs"])
 
 
 def load_checkpoint(path, read_groups: dict) -> dict:

@@ -31,6 +31,9 @@ from .weighting import LossWeighting
 
 #: Units of the loss parts L_E, L_F, L_S of each loss form (written into every metrics row).
 LOSS_UNITS = {"rmse": "eV/atom, eV/Å, GPa", "mse": "eV²/atom², eV²/Å², GPa²"}
+#: The value that reproduces the behaviour from before an option existed, for checkpoints that lack it.
+LEGACY = {"loss_scale": "none", "lr_schedule": "constant", "slope_window": 1, "softadapt_prior": False,
+          "ema_decay": 0.0, "init_model": None}
 #: Options that may change when a run is resumed: they do not change the numbers of an epoch, or (the
 #: learning rate and its schedule, e.g. after a non-finite loss) their change is recorded in the metrics.
 RESUMABLE_CHANGES = ("dataset", "epochs", "patience", "min_improvement", "time_limit", "checkpoint_every", "quiet",
@@ -180,6 +183,9 @@ def run_epochs(out, settings, st, data, get_batch, train_idx, val_idx, stop, t_s
                 f"{'w_E':>5} {'w_F':>5} {'w_S':>5} | {'lr':>8} {'time':>6}   (E meV/atom, F meV/Å, S GPa)")
     if st["epoch"] == 0:                      # a checkpoint before the first epoch: --resume always works
         _checkpoint(out, settings, st)
+    if settings["patience"] is not None and st["bad_epochs"] >= settings["patience"]:
+        log(quiet, f"early stop: the run had already met --patience {settings['patience']} (no epoch trained)")
+        return
     last_ckpt = time.perf_counter()
     show_progress = not quiet and sys.stderr.isatty()
     for epoch in range(st["epoch"] + 1, settings["epochs"] + 1):
@@ -313,7 +319,8 @@ def load_resume(out, settings):
     ckpt = load_checkpoint(out / "checkpoint.h5", {
         "model": lambda g: read_model(g, where=f"{out / 'checkpoint.h5'}:/model"), "adam": Adam.read_state,
         "adam_weighting": Adam.read_state, "arrays": lambda g: {k: np.asarray(g[k][()]) for k in g}})
-    changed = [k for k in settings if k not in RESUMABLE_CHANGES and ckpt["settings"].get(k) != settings[k]]
+    old = ckpt["settings"]
+    changed = [k for k in settings if k not in RESUMABLE_CHANGES and old.get(k, LEGACY.get(k)) != settings[k]]
     if changed:
         raise ValueError(f"--resume with changed options {changed}: only {', '.join(RESUMABLE_CHANGES)} "
                          f"may differ from the interrupted run (see {out / 'settings.json'})")

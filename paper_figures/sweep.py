@@ -275,7 +275,8 @@ def run_one(run: Run) -> dict:
         write_text(out / "run_info.json", json.dumps(_run_info(segments + [segment])))
         t0 = time.perf_counter()
         with EpochClock(out, len(segments)):
-            train(run.dataset_path, out=str(out), resume=resume, **kwargs)
+            # a new run's folder holds only this sweep's run_info.json (rewritten below): --overwrite
+            train(run.dataset_path, out=str(out), resume=resume, overwrite=not resume, **kwargs)
         segment["wall_s"] = round(time.perf_counter() - t0, 2)
         write_text(out / "run_info.json", json.dumps(_run_info(segments + [segment])))
         if run.compact:

@@ -20,8 +20,9 @@ Nothing else is changed: the python block (the MD run) and all other commands ru
 must exit 0; afterwards the files each step of the tutorial promises must exist (checked by name, and the
 names must appear in the tutorial), the evaluate table must have a row for every config_type of the test
 file, the resumed run must have continued to its new epoch budget, and the MD block must have printed its
-steps with finite energies and a total energy constant to 3 meV/atom. Every ``--option`` the tutorial
-names must be an option of the command's ``--help`` (checked on the commands' own parsers).
+steps (without a DeprecationWarning) with finite energies and a total energy constant to 3 meV/atom.
+Every ``--option`` the tutorial names must be an option of the command's ``--help`` (checked on the
+commands' own parsers).
 """
 
 import contextlib
@@ -138,6 +139,8 @@ def run_tutorial(folder):
         proc = subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=600, check=False)
         assert proc.returncode == 0, (f"tutorial block {k} ({lang}) exited {proc.returncode}:\n{script}\n"
                                       f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}")
+        # Python shows a DeprecationWarning by default only for calls made in __main__: the block's own calls
+        assert lang == "bash" or "DeprecationWarning" not in proc.stderr, f"block {k}: deprecated API\n{proc.stderr}"
         outputs[k] = proc.stdout
     return outputs
 

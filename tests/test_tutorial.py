@@ -173,7 +173,9 @@ def test_tutorial_runs(tmp_path):
     epochs = [json.loads(line)["epoch"] for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3, 4]
     settings = {name: json.loads((tmp_path / name / "settings.json").read_text()) for name in ("run_s1", "finetuned")}
-    assert settings["run_s1"]["seed"] == 1 and settings["run_s1"]["test_file"] is not None   # --config kept the rest
+    # --config kept the rest, as the tutorial says: the resumed run's time limit, not its --resume
+    assert settings["run_s1"]["seed"] == 1 and settings["run_s1"]["test_file"] == "test.h5"
+    assert settings["run_s1"]["time_limit"] == 60 and settings["run_s1"]["resume"] is False
     assert settings["finetuned"]["init_model"] == "run/best.h5"
     # the MD block: steps 0, 5, ..., 20 with finite energies, the pressure and the committee's deviation
     md = outputs[langs.index("python")]

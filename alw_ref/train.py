@@ -85,6 +85,9 @@ DEFAULTS = dict(weighting="softadapt", weights=(0.2, 0.7, 0.1), beta=1.0, softad
                 lr_factor=0.5, lr_patience=25, ema_decay=0.99, seed=0, split=(0.7, 0.2, 0.1))
 
 
+#: Every file a run writes into its folder (removed when a new run or --overwrite starts there).
+RUN_FILES = ("settings.json", "metrics.jsonl", "metrics.csv", "checkpoint.h5", "best.h5", "final.h5",
+             "test_metrics.json", "learning_curves.png", "weights.png", "parity.png")
 #: The bundled example (mlearn Mo, Zuo et al., J. Phys. Chem. A 124, 731 (2020); alw_ref/examples/README.md).
 EXAMPLE_TRAIN, EXAMPLE_TEST = "mlearn_Mo_train.h5", "mlearn_Mo_test.h5"
 #: Test-set RMSEs of the n2p2 NNP released with the mlearn benchmark (Zuo et al. 2020), re-evaluated by us on
@@ -191,9 +194,8 @@ def _train_locked(out, settings, stop, t_start):
                         "fingerprint changed); start a new run, or --init-model from its best.h5 to fine-tune")
     settings = {**settings, "dataset_fingerprint": fingerprint}
     if not settings["resume"]:                 # a new run (or --overwrite): no file of another run stays
-        for path in out.iterdir():
-            if path.is_file() and path.name != ".lock":
-                path.unlink()
+        for name in RUN_FILES:                 # (files the trainer does not write, e.g. a sweep's notes, do)
+            (out / name).unlink(missing_ok=True)
     with atomic_write(out / "settings.json") as tmp:
         Path(tmp).write_text(json.dumps({**settings, "spec_used": acsf_spec.to_dict()}, indent=1))
     log(quiet, f"dataset {settings['dataset']}: {len(data)} structures (train {len(train_idx)}, "

@@ -80,7 +80,9 @@ def epoch_cpu(path: Path):
 def make_run(item, info: dict, runs: Path, patience=PATIENCE, epochs=EPOCHS, hidden=None) -> sweep.Run:
     """The ``sweep.Run`` of one plan item (priority, dataset, Config, seed)."""
     _, dataset, cfg, seed = item
-    options = dict(epochs=epochs, patience=patience, min_improvement=MIN_IMPROVEMENT)
+    # a checkpoint every epoch (a small file; an epoch of the full set takes seconds): the CPU clock and a
+    # resume after a kill lose nothing
+    options = dict(epochs=epochs, patience=patience, min_improvement=MIN_IMPROVEMENT, checkpoint_every=0.0)
     if hidden is not None:
         options["hidden"] = tuple(hidden)
     kwargs = sweep.train_kwargs(cfg, info, seed, **options)

@@ -200,7 +200,8 @@ def checkpoint_progress(path, patience) -> tuple:
 #: --epochs or --patience does, once the run has finished.
 NOT_COMPARED = ("quiet", "plots", "threads", "cache_dir", "memory_budget", "resume")
 #: Files of a finished run deleted by ``Run.compact``.
-RESUME_ONLY = ("checkpoint.h5", "best.h5", "metrics.jsonl", "learning_curves.png", "weights.png", "parity.png")
+RESUME_ONLY = ("checkpoint.h5", "best.h5", "final.h5", ".lock", "metrics.jsonl", "learning_curves.png", "weights.png",
+               "parity.png")
 
 
 class EpochClock:

@@ -214,17 +214,17 @@ def _epoch_rows(folder):
 
 def _dying_record_epoch(monkeypatch, should_die):
     """Make the trainer die (as under kill -9) right after it wrote the checkpoint of an epoch where
-    ``should_die(row, state)`` holds: everything on disk is what a killed run leaves."""
-    import alw_ref.train as trainer
+    ``should_die(epoch, state)`` holds: everything on disk is what a killed run leaves."""
+    from alw_ref import trainloop
 
-    original = trainer._record_epoch
+    original = trainloop._checkpoint
 
-    def record(out, state, row, *rest):
-        original(out, state, row, *rest)
-        if should_die(row, state):
-            raise KeyboardInterrupt(f"killed after epoch {row['epoch']}")
+    def checkpoint(out, settings, st):
+        original(out, settings, st)
+        if st["epoch"] > 0 and should_die(st["epoch"], st):
+            raise KeyboardInterrupt(f"killed after epoch {st['epoch']}")
 
-    monkeypatch.setattr(trainer, "_record_epoch", record)
+    monkeypatch.setattr(trainloop, "_checkpoint", checkpoint)
 
 
 @pytest.mark.parametrize("kill", ["epoch 3", "the stopping epoch"])
@@ -243,7 +243,7 @@ def test_converged_sweep_resumes_an_interrupted_run_bit_for_bit(tmp_path, monkey
     whole = sweep.run_one(run(tmp_path / "whole"))
     n_whole = len(_epoch_rows(Path(whole["out"])))
     assert 3 < n_whole < 40, "the reference run must stop by --patience, after epoch 3, for this test to bite"
-    die = (lambda row, state: row["epoch"] == 3) if kill == "epoch 3" else (lambda row, state: state["bad_epochs"] >= 1)
+    die = (lambda epoch, state: epoch == 3) if kill == "epoch 3" else (lambda epoch, state: state["bad_epochs"] >= 1)
     _dying_record_epoch(monkeypatch, die)
     cut = run(tmp_path / "cut")
     with pytest.raises(KeyboardInterrupt):

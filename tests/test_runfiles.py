@@ -186,8 +186,8 @@ def test_after_a_non_finite_loss_the_advised_resume_works(data_path, tmp_path, m
 
 
 def nan_then_advised_resume(data_path, tmp_path, monkeypatch, capsys, extra):
-    """A NaN loss in epoch 2 (exit 1 with advice); the advised `--resume --lr` finishes the run, lr column
-    1e-3 in epoch 1 and the advised 1e-4 from epoch 2 on."""
+    """A NaN loss in epoch 2 (exit 1 with advice naming the checkpoint's epoch n); the advised `--resume --lr`
+    finishes the run, lr column 1e-3 up to epoch n and the advised 1e-4 after it."""
     real = trainloop.loss_and_gradient
     calls = {"n": 0}
 
@@ -202,13 +202,17 @@ def nan_then_advised_resume(data_path, tmp_path, monkeypatch, capsys, extra):
     monkeypatch.setattr(trainloop, "loss_and_gradient", poisoned)
     args = [str(data_path), "--out", str(tmp_path / "r"), "--epochs", "4", *extra, *SMALL_ARGS]
     assert train_mod.main(args) == 1
-    advice = re.search(r"--resume --lr (\S+)", capsys.readouterr().err)
-    assert advice is not None
+    err = capsys.readouterr().err
+    advice = re.search(r"--resume --lr (\S+)", err)
+    kept = re.search(r"\(after epoch (\d+)\)", err)       # the checkpoint the advice resumes from
+    assert advice is not None and kept is not None
     monkeypatch.setattr(trainloop, "loss_and_gradient", real)
     assert train_mod.main(args + ["--resume", "--lr", advice.group(1)]) == 0
     rows = rows_of(tmp_path / "r")
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
-    assert rows[0]["lr"] == 1e-3 and all(r["lr"] == pytest.approx(1e-4, rel=1e-15) for r in rows[1:])
+    n = int(kept.group(1))                                 # epochs up to the checkpoint keep their rows
+    assert n <= 1 and all(r["lr"] == 1e-3 for r in rows[:n])
+    assert all(r["lr"] == pytest.approx(1e-4, rel=1e-15) for r in rows[n:])
 
 
 def interrupt_after(out, cmd, ready):

@@ -172,6 +172,9 @@ def _read_inputs(settings):
     init = load_model(settings["init_model"]) if settings["init_model"] else None
     if init is not None:
         spec = init.spec
+        if settings["spec"] and ACSFSpec.from_json(settings["spec"]).to_dict() != spec.to_dict():
+            raise ValueError(f"--init-model {settings['init_model']} has its own descriptors; --spec/--preset "
+                             "differ from them (leave them out when fine-tuning)")
     elif settings["spec"]:
         spec = ACSFSpec.from_json(settings["spec"])
     else:
@@ -188,6 +191,8 @@ def _train_locked(out, settings, stop, t_start):
         numba.set_num_threads(settings["threads"])
     ckpt = load_resume(out, settings) if settings["resume"] else None
     data, fingerprint, acsf_spec, (train_idx, val_idx, test_idx), init = _read_inputs(settings)
+    if init is not None:                       # fine-tuning: the network is the model's, whatever --hidden says
+        settings = {**settings, "hidden": list(init.hidden), "activation": init.activation, "rc": acsf_spec.rc}
     _check_data(data, acsf_spec, settings, train_idx)
     if ckpt is not None and ckpt["settings"].get("dataset_fingerprint") != fingerprint:
         raise DataError(f"--resume: the data differ from those the run in {out} was trained on (content "

@@ -320,7 +320,9 @@ def load_resume(out, settings):
         "model": lambda g: read_model(g, where=f"{out / 'checkpoint.h5'}:/model"), "adam": Adam.read_state,
         "adam_weighting": Adam.read_state, "arrays": lambda g: {k: np.asarray(g[k][()]) for k in g}})
     old = ckpt["settings"]
-    changed = [k for k in settings if k not in RESUMABLE_CHANGES and old.get(k, LEGACY.get(k)) != settings[k]]
+    from_model = ("hidden", "activation", "rc") if settings.get("init_model") else ()   # recorded from the model
+    changed = [k for k in settings if k not in RESUMABLE_CHANGES + from_model
+               and old.get(k, LEGACY.get(k)) != settings[k]]
     if changed:
         raise ValueError(f"--resume with changed options {changed}: only {', '.join(RESUMABLE_CHANGES)} "
                          f"may differ from the interrupted run (see {out / 'settings.json'})")

@@ -384,12 +384,16 @@ def finish(out, data, desc, species, splits, st, settings) -> TrainResult:
     if settings["plots"]:
         from .plots import plot_learning_curves, plot_parity, plot_weights
 
+        data_name = Path(settings["dataset"]).name
         if rows:
-            plot_learning_curves(rows, out / "learning_curves.png")
-            plot_weights(rows, out / "weights.png", title=st["driver"].describe())
+            plot_learning_curves(rows, out / "learning_curves.png", best_epoch=st["best_epoch"],
+                                 title=f"{out.name}: trained on {data_name}")
+            plot_weights(rows, out / "weights.png", title=f"{out.name} on {data_name}: {st['driver'].describe()}")
         shown = "test" if "test" in evals else next(iter(evals))
+        source = Path(settings["test_file"]).name if shown == "test" and settings["test_file"] else \
+            f"{shown} split of {data_name}"
         plot_parity(evals[shown], out / "parity.png",
-                    title=f"{test_label if shown == 'test' else shown}, best model (epoch {st['best_epoch']})")
+                    title=f"{out / 'best.h5'} (epoch {st['best_epoch']}) on {source}")
     return TrainResult(best, st["best_epoch"], rows, evals.get("test", next(iter(evals.values()))).metrics, out)
 
 

@@ -420,8 +420,8 @@ def parse(argv=None) -> dict:
     """train() keyword arguments from the command line (precedence: module docstring)."""
     parser = build_parser()
     first = parser.parse_args(argv)
-    if first.protocol == "paper":
-        parser.set_defaults(**PAPER_PROTOCOL)
+    if first.protocol == "paper":                # and the paper's initial weights, ⅓ each
+        parser.set_defaults(**PAPER_PROTOCOL, weights=(1 / 3, 1 / 3, 1 / 3))
     if first.config:
         try:
             parser.set_defaults(**_config_defaults(first.config))

@@ -21,7 +21,8 @@ from alw_ref.potential import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Small and fast: the paper's protocol with a tiny network (every test states the options it varies).
-SMALL = dict(train_mod.PAPER_PROTOCOL, rc=4.0, hidden=(8, 8), batch_size=8, quiet=True, plots=False, cache_dir="")
+SMALL = dict(train_mod.PAPER_PROTOCOL, weights=(1 / 3, 1 / 3, 1 / 3), rc=4.0, hidden=(8, 8), batch_size=8, quiet=True,
+             plots=False, cache_dir="")   # the paper's protocol and initial weights, as --protocol paper gives
 #: The same as command-line options.
 SMALL_ARGS = ["--protocol", "paper", "--rc", "4", "--hidden", "8,8", "--batch-size", "8", "--quiet", "--no-plots",
               "--cache-dir", ""]

@@ -101,6 +101,17 @@ def _run_path(value, run: Path, key: str) -> Path:
     raise DataError(f"{run / 'settings.json'}: {key} {value!r} not found (from here or from {run})")
 
 
+def _is_dataset_file(path: Path) -> bool:
+    """True for an alw_ref dataset.h5 (its ``format`` attribute), False for anything else."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") == "alw_ref.dataset"
+    except OSError:
+        return False
+
+
 def resolve(args) -> dict:
     """Models, dataset file, structures and labels to evaluate, from the arguments and the run's settings."""
     if args.split in PARTS:  # an old command line: --split test
@@ -113,7 +124,9 @@ def resolve(args) -> dict:
     settings = _run_settings(runs[0]) if runs else {}
     if args.models:
         models = [Path(m) for m in args.models]
-        data_files = files
+        # `--models a.h5 b.h5 data.h5`: argparse gives the dataset to --models; take it back by its format
+        data_files = files + [m for m in models if _is_dataset_file(m)]
+        models = [m for m in models if not _is_dataset_file(m)]
     elif runs:
         models, data_files = [runs[0] / "best.h5"], files
     elif files:

@@ -194,3 +194,13 @@ def test_plot_title_names_model_and_data(files, tmp_path, monkeypatch):
     monkeypatch.setattr(alw_ref.plots, "plot_parity", lambda ev, path, title="": seen.update(title=title))
     assert ev_cli.main([str(root / "run"), "--out", str(tmp_path / "p")]) == 0
     assert "best.h5" in seen["title"] and "data.h5" in seen["title"] and "test" in seen["title"]
+
+
+def test_committee_takes_the_dataset_after_the_models(files, tmp_path, capsys):
+    """`--models m1.h5 m2.h5 data.h5` (argparse hands data.h5 to --models) evaluates data.h5 with the two
+    models, exactly as `data.h5 --models m1.h5 m2.h5` does (reproducer: it was read as a third model)."""
+    root, data = files
+    first, out1 = run_main([root / "data.h5", "--models", root / "m1.h5", root / "m2.h5"], tmp_path / "a")
+    last, out2 = run_main(["--models", root / "m1.h5", root / "m2.h5", root / "data.h5"], tmp_path / "b")
+    assert first == 0 and last == 0
+    assert metrics_json(out1)["committee"] == metrics_json(out2)["committee"]

@@ -83,6 +83,20 @@ def test_energy_invariances(s, seed):
     p = predict_structure(m, s.numbers[perm], s.positions[perm], s.cell, s.pbc)
     assert abs(p.energy_s[0] - ref.energy_s[0]) <= tol
     np.testing.assert_allclose(p.forces_ic, ref.forces_ic[perm], atol=1e-10 * (1 + np.abs(ref.forces_ic).max()))
+    # σ (eV/Å³, Voigt xx yy zz yz xz xy): unchanged by translation and permutation, R σ Rᵀ under rotation;
+    # NaN exactly when the structure has no volume (then in every image too)
+    sig = ref.stress_sv[0]
+    if np.all(np.isnan(sig)):
+        for other in (moved, rot, p):
+            assert np.all(np.isnan(other.stress_sv[0]))
+        return
+    stol = 1e-9 * (1 + np.abs(sig).max())
+    np.testing.assert_allclose(moved.stress_sv[0], sig, atol=stol)
+    np.testing.assert_allclose(p.stress_sv[0], sig, atol=stol)
+
+    def full(v):                                   # Voigt (xx yy zz yz xz xy) → 3×3, typed in here
+        return np.array([[v[0], v[5], v[4]], [v[5], v[1], v[3]], [v[4], v[3], v[2]]])
+    np.testing.assert_allclose(full(rot.stress_sv[0]), R @ full(sig) @ R.T, atol=stol)
 
 
 def test_energy_is_sum_of_atomic_energies_with_reference():

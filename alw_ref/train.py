@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from .acsf import ACSFSpec
-from .atomic import atomic_write
+from .atomic import atomic_write, remove_stale_temporaries
 from .data import example_dataset_path, read_dataset
 from .describe import SINGULAR_DERIVATIVE, describe_dataset, estimate_derivative_bytes, singular_structures
 from .errors import ALWError, DataError
@@ -136,6 +136,7 @@ def train(dataset=None, *, out="alw_run", valid_file=None, test_file=None, init_
     out = Path(out)
     _prepare_folder(out, resume, overwrite)
     lock = RunLock(out)
+    remove_stale_temporaries(out)             # temporaries of a killed earlier run in this folder
     try:
         with StopFlag() as stop:
             result = _train_locked(out, settings, stop, t_start)

@@ -85,6 +85,8 @@ DEFAULTS = dict(weighting="softadapt", weights=(0.2, 0.7, 0.1), beta=1.0, softad
                 lr_factor=0.5, lr_patience=25, ema_decay=0.99, seed=0, split=(0.7, 0.2, 0.1))
 
 
+#: Estimated neighbours per atom above which the trainer warns (dense metals at R_c 6 Å have ~100).
+NEIGHBOUR_WARNING = 400
 #: Every file a run writes into its folder (removed when a new run or --overwrite starts there).
 RUN_FILES = ("settings.json", "metrics.jsonl", "metrics.csv", "checkpoint.h5", "best.h5", "final.h5",
              "test_metrics.json", "learning_curves.png", "weights.png", "parity.png")
@@ -256,6 +258,16 @@ def _describe(data, spec, settings):
     budget = _memory_budget_bytes(settings["memory_budget"])
     need = estimate_derivative_bytes(data, spec)
     stream = need > budget
+    # neighbours within R_c, periodic images included (blocks sum images, the neighbour list does not):
+    # the densest fully periodic structure's n/V times the sphere's volume
+    volume = np.abs(np.linalg.det(data.cell))
+    full = data.pbc.all(axis=1) & (volume > 0)
+    density = (data.n_atoms[full] / volume[full]).max() if full.any() else 0.0
+    neighbours = density * 4.0 / 3.0 * np.pi * spec.rc ** 3
+    if neighbours > NEIGHBOUR_WARNING:
+        print(f"warning: R_c = {spec.rc:g} Å gives about {neighbours:.0f} neighbours per atom (estimated from a "
+              f"sample); descriptors and training will be slow and large — is the cutoff meant in Å?",
+              file=sys.stderr, flush=True)
     log(quiet, f"descriptor derivatives: {need / 2**30:.2f} GiB (estimated), memory budget "
                 f"{budget / 2**30:.2f} GiB: " + ("recomputed per batch (slower, bounded memory)" if stream
                                                  else "precomputed once"))

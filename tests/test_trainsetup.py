@@ -180,3 +180,21 @@ def test_config_of_a_fine_tuned_run_keeps_its_init_model(data_path, tmp_path):
     init = str(tmp_path / "a" / "best.h5")
     train_mod.train(data_path, out=tmp_path / "b", epochs=1, init_model=init, **SMALL)
     assert train_mod.parse(["--config", str(tmp_path / "b" / "settings.json")])["init_model"] == init
+
+
+def test_a_huge_cutoff_is_named_before_the_descriptors(tmp_path, capsys):
+    """Issue 12 item 13: a cutoff of 20 Å on bcc Mo (n/V ≈ 0.064 Å⁻³: ~2 100 neighbours with their images) warns
+    before the descriptor pass; 4 Å (~17) does not. Two structures and 0 epochs keep the test fast."""
+    from alw_ref.data import read_dataset, write_dataset
+
+    data = read_dataset(train_mod.example_path(train_mod.EXAMPLE_TRAIN))
+    small = tmp_path / "mo2.h5"
+    write_dataset(data.subset([0, 1]), small)
+    spec = tmp_path / "spec.json"
+    spec.write_text('{"elements": [42], "rc": 20.0, "radial": [[0.1, 0.0]]}')
+    train_mod.train(small, out=tmp_path / "big", spec=str(spec), epochs=0, cache_dir="", plots=False, quiet=True)
+    err = capsys.readouterr().err
+    assert "neighbours per atom" in err and "is the cutoff meant in Å" in err
+    spec.write_text('{"elements": [42], "rc": 4.0, "radial": [[0.1, 0.0]]}')
+    train_mod.train(small, out=tmp_path / "ok", spec=str(spec), epochs=0, cache_dir="", plots=False, quiet=True)
+    assert "neighbours per atom" not in capsys.readouterr().err

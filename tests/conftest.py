@@ -9,3 +9,17 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _python_sigint_handler():
+    """Ctrl-C tests need Python's own SIGINT handler: a shell that starts pytest in the background (nohup,
+    `&` in a script, some CI runners) leaves SIGINT ignored, which child processes also inherit."""
+    import signal
+
+    saved = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, saved)

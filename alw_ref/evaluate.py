@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write, write_text
-from .data import example_dataset_path, read_dataset, split_indices
+from .data import FORMAT_NAME, example_dataset_path, read_dataset, split_indices
 from .errors import ALWError, DataError
 from .metrics import Evaluation, committee_spread, error_metrics, evaluate, format_table, metrics_by_group
 from .potential import load_model
@@ -107,7 +107,7 @@ def _is_dataset_file(path: Path) -> bool:
 
     try:
         with h5py.File(path, "r") as f:
-            return f.attrs.get("format") == "alw_ref.dataset"
+            return f.attrs.get("format") == FORMAT_NAME
     except OSError:
         return False
 

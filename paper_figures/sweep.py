@@ -189,11 +189,10 @@ def warm_descriptor_cache(info: dict, cache_dir=CACHE) -> str:
 # ------------------------------------------------------------------------------------- runs
 def checkpoint_progress(path, patience) -> tuple:
     """(last finished epoch, whether --patience had already stopped the run) of a run's checkpoint.h5."""
-    import h5py
+    from alw_ref.runfiles import checkpoint_progress as progress
 
-    with h5py.File(path, "r") as f:
-        epoch, state = int(f.attrs["epoch"]), json.loads(f.attrs["state"])
-    return epoch, patience is not None and state["bad_epochs"] >= patience
+    epoch, bad_epochs = progress(path)
+    return epoch, patience is not None and bad_epochs >= patience
 
 
 #: Options of a finished run that may differ from the sweep's (they do not change its numbers); a different

@@ -146,6 +146,13 @@ ZETA_MIN = 0.05
 #: covers coordinates up to ~1e4 Å and is far below any geometry a structure is given to.
 B_COLLINEAR = 1e-24
 
+#: The descriptor sets ``--preset`` names in train, describe and oracle (``ACSFSpec.preset``): the trainer's
+#: default set, the small set, and the paper's MoTe2 set.
+PRESETS = ("trainer", "default", "mote2_paper")
+
+#: Cutoff in Å of the ``trainer`` and ``default`` presets when no ``--rc`` is given (the trainer's default).
+PRESET_RC = 5.5
+
 
 def _fmt(x):
     return f"{x:g}"
@@ -342,6 +349,21 @@ class ACSFSpec:
         return cls(elements=base.elements, rc=rc, radial=base.radial,
                    angular=tuple((float(e), float(z), lam) for e in angular_etas for z in zetas
                                  for lam in (1.0, -1.0)))
+
+    @classmethod
+    def preset(cls, name, elements, rc=None):
+        """The named descriptor set every command's ``--preset`` means (``PRESETS``): ``trainer`` (the
+        trainer's default) and ``default`` (the small set) over ``elements`` with cutoff ``rc`` Å (None:
+        ``PRESET_RC`` = 5.5 Å); ``mote2_paper`` (fixed R_c = 6.5 Å and Mo/Te, so ``rc`` must be None)."""
+        if name not in PRESETS:
+            raise SpecError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        if name == "mote2_paper":
+            if rc is not None:
+                raise SpecError("preset mote2_paper fixes R_c = 6.5 Å; leave out --rc")
+            return cls.mote2_paper()
+        builder = cls.trainer if name == "trainer" else cls.default
+        elements = tuple(z if isinstance(z, str) else int(z) for z in elements)
+        return builder(elements, PRESET_RC if rc is None else rc)
 
     @classmethod
     def mote2_paper(cls, elements=("Mo", "Te")):

@@ -62,7 +62,7 @@ except ImportError:  # not POSIX: no cache lock
     fcntl = None
 
 from . import descriptor_cache as _cache
-from .acsf import ACSFSpec, descriptors_from_pairs
+from .acsf import PRESET_RC, PRESETS, ACSFSpec, descriptors_from_pairs
 from .atomic import deferred_interrupt, interrupt_point, remove_stale_temporaries
 from .descriptor_cache import CACHE_VERSION
 from .elements import chemical_symbol
@@ -418,12 +418,13 @@ def _parse_args(argv):
     p.add_argument("dataset", nargs="?", default=None,
                    help="dataset.h5 to describe (default: the bundled example alw_ref/examples/mlearn_Mo.h5)")
     p.add_argument("--spec", default=None,
-                   help="descriptor spec JSON file (default: ACSFSpec.default for the dataset's elements and --rc)")
-    p.add_argument("--preset", choices=("default", "mote2_paper"), default="default",
-                   help="named descriptor set when --spec is not given (default: %(default)s; "
+                   help="descriptor spec JSON file instead of --preset (default: none)")
+    p.add_argument("--preset", choices=PRESETS, default="trainer",
+                   help="named descriptor set, the same in train, describe and oracle (default: %(default)s = "
+                        "the trainer's set ACSFSpec.trainer; default = the smaller ACSFSpec.default; "
                         "mote2_paper = AtomDNN's 36-feature Mo/Te set, R_c 6.5 Å)")
-    p.add_argument("--rc", type=_positive(float, "a cutoff in Å"), default=5.0,
-                   help="cutoff radius in Å for --preset default (default: %(default)s)")
+    p.add_argument("--rc", type=_positive(float, "a cutoff in Å"), default=None,
+                   help=f"cutoff radius in Å for --preset trainer/default (default: {PRESET_RC})")
     p.add_argument("--no-derivatives", action="store_true",
                    help="compute descriptor values only, not dG/dr and dG/dε (default: compute them)")
     p.add_argument("--out", default=None,
@@ -446,9 +447,7 @@ def _load_spec(args, dataset) -> ACSFSpec:
             raise SpecError(f"--spec {args.spec}: {err}") from None
         except (ValueError, TypeError, KeyError, AttributeError) as err:  # JSON syntax, a field of the wrong kind
             raise SpecError(f"--spec {args.spec}: not a descriptor spec JSON file ({err})") from None
-    if args.preset == "mote2_paper":
-        return ACSFSpec.mote2_paper()
-    return ACSFSpec.default(tuple(int(z) for z in dataset.elements), rc=args.rc)
+    return ACSFSpec.preset(args.preset, dataset.elements, args.rc)
 
 
 def _summary(path, dataset, spec: ACSFSpec, desc: DatasetDescriptors, dt: float) -> None:

@@ -51,7 +51,7 @@ import h5py
 import numpy as np
 
 from . import __version__
-from .acsf import ACSFSpec
+from .acsf import PRESET_RC, PRESETS, ACSFSpec
 from .atomic import atomic_write
 from .describe import compute_descriptors
 from .elements import chemical_symbol
@@ -157,22 +157,15 @@ def load_structures(path, fmt: str = "auto"):
 
 
 def resolve_spec(spec_path=None, preset=None, rc=None, elements=()) -> ACSFSpec:
-    """The descriptor spec from a JSON file, or a preset ("mote2_paper"; "default" with ``rc`` Å and ``elements``)."""
+    """The descriptor spec from a JSON file, or a preset (``ACSFSpec.preset``: ``trainer``/``default`` over
+    ``elements`` with ``rc`` Å, 5.5 Å if None; ``mote2_paper``)."""
     if (spec_path is None) == (preset is None):
         raise SpecError("give exactly one of --spec FILE and --preset NAME")
     if spec_path is not None:
         if rc is not None:
-            raise SpecError("--rc only goes with --preset default (a spec file states its own rc)")
+            raise SpecError("--rc only goes with --preset trainer/default (a spec file states its own rc)")
         return ACSFSpec.from_json(Path(spec_path))
-    if preset == "mote2_paper":
-        if rc is not None:
-            raise SpecError("--preset mote2_paper fixes R_c = 6.5 Å; leave out --rc")
-        return ACSFSpec.mote2_paper()
-    if preset == "default":
-        if rc is None:
-            raise SpecError("--preset default needs --rc (cutoff radius, Å)")
-        return ACSFSpec.default(tuple(int(z) for z in elements), rc)
-    raise SpecError(f"unknown preset {preset!r}; choose mote2_paper or default")
+    return ACSFSpec.preset(preset, elements, rc)
 
 
 def random_model(spec: ACSFSpec, dataset, G_ig, species_i, hidden=(30, 30), activation="tanh", seed=0) -> Model:
@@ -597,10 +590,11 @@ def build_parser() -> argparse.ArgumentParser:
     a("--format", default="auto", choices=("auto", "dataset", "ase", "atomdnn-raw"),
       help="input format (default: auto = dataset for .h5/.hdf5, else as python -m alw_ref.convert detects)")
     a("--spec", help="descriptor spec JSON (ACSFSpec.to_json). Default: the model's spec with --model")
-    a("--preset", choices=("mote2_paper", "default"),
-      help="named spec instead of --spec: mote2_paper (R_c 6.5 Å, Mo/Te, 36 features) or default "
-           "(ACSFSpec.default over the input's elements, needs --rc); default: none")
-    a("--rc", type=float, help="cutoff radius in Å for --preset default (no default)")
+    a("--preset", choices=PRESETS,
+      help="named spec instead of --spec, the same in train, describe and oracle: trainer (ACSFSpec.trainer), "
+           "default (the smaller ACSFSpec.default), both over the input's elements with --rc; or mote2_paper "
+           "(R_c 6.5 Å, Mo/Te, 36 features); default: none")
+    a("--rc", type=float, help=f"cutoff radius in Å for --preset trainer/default (default: {PRESET_RC})")
     a("--model", help="model file (best.h5 of python -m alw_ref.train); its spec is used if --spec/--preset "
                        "absent (default: none)")
     a("--random-model", type=int, metavar="SEED",

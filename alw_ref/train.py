@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .acsf import ACSFSpec
+from .acsf import PRESETS, ACSFSpec
 from .atomic import atomic_write, remove_stale_temporaries
 from .data import example_dataset_path, read_dataset
 from .describe import SINGULAR_DERIVATIVE, describe_dataset, estimate_derivative_bytes, singular_structures
@@ -81,6 +81,7 @@ DEFAULTS = dict(weighting="softadapt", weights=(0.2, 0.7, 0.1), beta=1.0, softad
                 slope_window=10, softadapt_prior=True, loss_weighted=False, average_epochs=10, limit_weights=None,
                 dwa_temperature=2.0,
                 loss="rmse", loss_scale="labels", hidden=(64, 64), activation="tanh", rc=5.5, spec=None,
+                preset="trainer",
                 epochs=600, batch_size=10, lr=2e-3, lr_schedule="exponential", min_lr=1e-5, lr_decay=1.0,
                 lr_factor=0.5, lr_patience=25, ema_decay=0.99, seed=0, split=(0.7, 0.2, 0.1))
 
@@ -123,7 +124,8 @@ def train(dataset=None, *, out="alw_run", valid_file=None, test_file=None, init_
           loss_weighted=DEFAULTS["loss_weighted"], average_epochs=DEFAULTS["average_epochs"],
           limit_weights=DEFAULTS["limit_weights"], dwa_temperature=DEFAULTS["dwa_temperature"],
           loss=DEFAULTS["loss"], loss_scale=DEFAULTS["loss_scale"], hidden=DEFAULTS["hidden"],
-          activation=DEFAULTS["activation"], rc=DEFAULTS["rc"], spec=DEFAULTS["spec"], epochs=DEFAULTS["epochs"],
+          activation=DEFAULTS["activation"], rc=DEFAULTS["rc"], spec=DEFAULTS["spec"],
+          preset=DEFAULTS["preset"], epochs=DEFAULTS["epochs"],
           batch_size=DEFAULTS["batch_size"], lr=DEFAULTS["lr"], lr_schedule=DEFAULTS["lr_schedule"],
           min_lr=DEFAULTS["min_lr"], lr_decay=DEFAULTS["lr_decay"], lr_factor=DEFAULTS["lr_factor"],
           lr_patience=DEFAULTS["lr_patience"], ema_decay=DEFAULTS["ema_decay"], seed=DEFAULTS["seed"],
@@ -175,13 +177,15 @@ def _read_inputs(settings):
     init = load_model(settings["init_model"]) if settings["init_model"] else None
     if init is not None:
         spec = init.spec
-        if settings["spec"] and ACSFSpec.from_json(settings["spec"]).to_dict() != spec.to_dict():
+        given = settings["spec"] and ACSFSpec.from_json(settings["spec"]).to_dict() != spec.to_dict()
+        if given or settings["preset"] != DEFAULTS["preset"]:
             raise ValueError(f"--init-model {settings['init_model']} has its own descriptors; --spec/--preset "
                              "differ from them (leave them out when fine-tuning)")
     elif settings["spec"]:
         spec = ACSFSpec.from_json(settings["spec"])
     else:
-        spec = ACSFSpec.trainer(tuple(int(z) for z in data.elements), settings["rc"])
+        preset = settings["preset"]
+        spec = ACSFSpec.preset(preset, data.elements, None if preset == "mote2_paper" else settings["rc"])
     splits = split_for_files([len(p) for p in parts], settings)
     return data, dataset_fingerprint(*parts), spec, splits, init
 
@@ -297,7 +301,6 @@ def _memory_budget_bytes(gib):
 
 #: Keys of a run's settings.json that are records, not options (ignored by --config).
 RECORD_KEYS = ("spec_used", "dataset_fingerprint", "resume", "overwrite")
-PRESETS = ("default", "mote2_paper")
 
 
 def _fmt(value) -> str:
@@ -338,10 +341,11 @@ def build_parser() -> argparse.ArgumentParser:
     a("--protocol", choices=("default", "paper"), default="default",
       help="paper = the paper's protocol (raw RMSE terms, SoftAdapt l2, constant lr 1e-3, batch 30, 2x30 tanh, "
            "no EMA); other options override it")
-    a("--preset", choices=PRESETS, help="descriptor set: 'default' (ACSFSpec.trainer for the elements and --rc) "
-      "or 'mote2_paper' (the paper's 36 Mo/Te features); or give --spec", show=False)
-    a("--spec", help="descriptor spec JSON file (default: ACSFSpec.trainer for the elements and --rc)", show=False)
-    a("--rc", type=float, default=d["rc"], help="cutoff radius in Å of the default descriptor set")
+    a("--preset", choices=PRESETS, default=d["preset"], help="named descriptor set, the same in train, describe "
+      "and oracle: 'trainer' (ACSFSpec.trainer for the elements and --rc), 'default' (the smaller "
+      "ACSFSpec.default) or 'mote2_paper' (the paper's 36 Mo/Te features, R_c 6.5 Å)")
+    a("--spec", help="descriptor spec JSON file instead of --preset (default: none)", show=False)
+    a("--rc", type=float, default=d["rc"], help="cutoff radius in Å of the trainer and default presets")
     a("--valid-file", help="dataset.h5 of validation structures (then the dataset is not split for validation)",
       show=False)
     a("--test-file", help="dataset.h5 of test structures, reported at the end (then the dataset is not split for "
@@ -443,11 +447,10 @@ def parse(argv=None) -> dict:
     kw = vars(parser.parse_args(argv))
     for key in ("config", "protocol"):
         kw.pop(key)
-    preset = kw.pop("preset")
-    if preset and kw["spec"]:
+    if kw["preset"] != DEFAULTS["preset"] and kw["spec"]:
         parser.error("give --preset or --spec, not both")
-    if preset == "mote2_paper":
-        kw["spec"] = ACSFSpec.mote2_paper().to_json()
+    if kw["preset"] == "mote2_paper" and kw["rc"] != DEFAULTS["rc"]:
+        parser.error("--preset mote2_paper fixes R_c = 6.5 Å; leave out --rc")
     return kw
 
 

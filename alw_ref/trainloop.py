@@ -33,7 +33,8 @@ from .weighting import LossWeighting
 LOSS_UNITS = {"rmse": "eV/atom, eV/Å, GPa", "mse": "eV²/atom², eV²/Å², GPa²"}
 #: The value that reproduces the behaviour from before an option existed, for checkpoints that lack it.
 LEGACY = {"loss_scale": "none", "lr_schedule": "constant", "slope_window": 1, "softadapt_prior": False,
-          "ema_decay": 0.0, "init_model": None}
+          "ema_decay": 0.0, "init_model": None,
+          "preset": "trainer"}
 #: Options that may change when a run is resumed: they do not change the numbers of an epoch, or (the
 #: learning rate and its schedule, e.g. after a non-finite loss) their change is recorded in the metrics.
 RESUMABLE_CHANGES = ("dataset", "epochs", "patience", "min_improvement", "time_limit", "checkpoint_every", "quiet",

@@ -590,7 +590,7 @@ def test_preset_default_and_descriptor_only_output(tmp_path):
         assert ACSFSpec.from_json(f.attrs["spec"]) == ACSFSpec.default((42, 52), 3.5)
         assert "model" not in f and "loss" not in f and "structures/0/energies" not in f
         assert f["structures/0/G"].shape == (4, ACSFSpec.default((42, 52), 3.5).n_features)
-    assert main([str(GEN.STRUCTURES), "--preset", "default", "-o", str(out)]) == 2  # no --rc
+    assert main([str(GEN.STRUCTURES), "--preset", "default", "--rc", "-1", "-o", str(out)]) == 2
 
 
 def test_docs_table_matches_layout():

@@ -38,6 +38,11 @@ concatenates the structures of all inputs in the given order, validates them and
 
 from __future__ import annotations
 
+if __name__ == "__main__":   # before the imports below: Ctrl-C during them is one line, not a traceback
+    from alw_ref.errors import quiet_interrupt_while_importing
+
+    quiet_interrupt_while_importing("convert")
+
 import argparse
 import os
 import re
@@ -49,7 +54,7 @@ import numpy as np
 
 from .data import Dataset, Structure, write_dataset
 from .elements import atomic_number
-from .errors import ALWError, DataError, MissingDependencyError
+from .errors import ALWError, DataError, MissingDependencyError, interrupts_raise
 from .units import KBAR_TO_EV_PER_A3, VOIGT_PAIRS
 
 FORMATS = ("auto", "ase", "atomdnn-raw")
@@ -452,6 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    interrupts_raise()
     args = build_parser().parse_args(argv)
     keys = {label: getattr(args, f"{label}_key") for label in DEFAULT_KEYS}
     used = {}

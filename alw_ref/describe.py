@@ -45,6 +45,11 @@ What the cache guarantees (file format and checks: ``descriptor_cache``):
 
 from __future__ import annotations
 
+if __name__ == "__main__":   # before the imports below: Ctrl-C during them is one line, not a traceback
+    from alw_ref.errors import quiet_interrupt_while_importing
+
+    quiet_interrupt_while_importing("describe")
+
 import argparse
 import hashlib
 import json
@@ -66,7 +71,7 @@ from .acsf import PRESET_RC, PRESETS, ACSFSpec, descriptors_from_pairs
 from .atomic import deferred_interrupt, interrupt_point, remove_stale_temporaries
 from .descriptor_cache import CACHE_VERSION
 from .elements import chemical_symbol
-from .errors import ALWError, DataError, SpecError
+from .errors import ALWError, DataError, SpecError, interrupts_raise
 from .neighbors import neighbor_list
 
 
@@ -487,6 +492,7 @@ def _run(args) -> None:
 def main(argv=None) -> int:
     """``python -m alw_ref.describe``: every failure is one line on stderr and exit status 1 (130 on
     Ctrl-C), never a traceback; usage errors exit 2 with argparse's message."""
+    interrupts_raise()
     args = _parse_args(argv)
     try:
         _run(args)

@@ -20,6 +20,11 @@ Options given on the command line override the run's settings.
 
 from __future__ import annotations
 
+if __name__ == "__main__":   # before the imports below: Ctrl-C during them is one line, not a traceback
+    from alw_ref.errors import quiet_interrupt_while_importing
+
+    quiet_interrupt_while_importing("evaluate")
+
 import argparse
 import json
 import math
@@ -30,7 +35,7 @@ import numpy as np
 
 from .atomic import atomic_write, write_text
 from .data import FORMAT_NAME, example_dataset_path, read_dataset, split_indices
-from .errors import ALWError, DataError
+from .errors import ALWError, DataError, interrupts_raise
 from .metrics import Evaluation, committee_spread, error_metrics, evaluate, format_table, metrics_by_group
 from .potential import load_model
 
@@ -222,6 +227,7 @@ def _write_committee_csv(path, rows) -> None:
 
 
 def main(argv=None) -> int:
+    interrupts_raise()
     args = build_parser().parse_args(argv)
     try:
         job = resolve(args)

@@ -38,6 +38,11 @@ anything else is a ``ModelError`` naming the keyword, line or function type.
 
 from __future__ import annotations
 
+if __name__ == "__main__":   # before the imports below: Ctrl-C during them is one line, not a traceback
+    from alw_ref.errors import quiet_interrupt_while_importing
+
+    quiet_interrupt_while_importing("export")
+
 import argparse
 import os
 import shutil
@@ -51,7 +56,7 @@ from . import __version__
 from .acsf import ACSFSpec
 from .atomic import _umask, write_text
 from .elements import atomic_number, chemical_symbol
-from .errors import ALWError, ModelError, SpecError
+from .errors import ALWError, ModelError, SpecError, interrupts_raise
 from .model import Model, n_params_per_element
 from .potential import load_model, save_model
 
@@ -372,6 +377,7 @@ def read_n2p2(folder) -> Model:
 
 # ---------------------------------------------------------------- command line
 def main(argv=None) -> int:
+    interrupts_raise()
     p = argparse.ArgumentParser(prog="python -m alw_ref.export", description=__doc__.split("\n\n")[0],
                                 usage="python -m alw_ref.export n2p2 MODEL.h5 OUTDIR [--range-from DATA.h5]\n"
                                       "       python -m alw_ref.export --from-n2p2 DIR MODEL.h5")

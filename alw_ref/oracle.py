@@ -41,6 +41,11 @@ be equal. The report gives per quantity the largest absolute and relative differ
 
 from __future__ import annotations
 
+if __name__ == "__main__":   # before the imports below: Ctrl-C during them is one line, not a traceback
+    from alw_ref.errors import quiet_interrupt_while_importing
+
+    quiet_interrupt_while_importing("oracle")
+
 import argparse
 import json
 import sys
@@ -55,7 +60,7 @@ from .acsf import PRESET_RC, PRESETS, ACSFSpec
 from .atomic import atomic_write
 from .describe import compute_descriptors
 from .elements import chemical_symbol
-from .errors import ALWError, DataError, SpecError
+from .errors import ALWError, DataError, SpecError, interrupts_raise
 from .loss import COMPONENTS, FORMS, RMSE_UNITS, loss_and_gradient
 from .mlp import ACTIVATIONS
 from .model import Model, fit_reference_energies, fit_standardization, make_batch
@@ -671,6 +676,7 @@ def _run(args, parser) -> int:
 
 
 def main(argv=None) -> int:
+    interrupts_raise()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -35,7 +35,10 @@ from __future__ import annotations
 
 import os
 
-if __name__ == "__main__":
+if __name__ == "__main__":   # before the imports below: Ctrl-C during them is one line, not a traceback
+    from alw_ref.errors import quiet_interrupt_while_importing
+
+    quiet_interrupt_while_importing("train")
     # The CLI runs NumPy's BLAS on one thread unless told otherwise: the networks' matrices are small
     # and BLAS threads compete with Numba's (benchmarks/bench_train.py: 2-3.7x slower epochs with 2).
     # This must happen before NumPy is imported; from Python, set OPENBLAS_NUM_THREADS=1 yourself.
@@ -54,7 +57,7 @@ from .acsf import PRESETS, ACSFSpec
 from .atomic import atomic_write, remove_stale_temporaries
 from .data import example_dataset_path, read_dataset
 from .describe import SINGULAR_DERIVATIVE, describe_dataset, estimate_derivative_bytes, singular_structures
-from .errors import ALWError, DataError
+from .errors import ALWError, DataError, interrupts_raise
 from .loss import FORMS
 from .model import load_batch
 from .potential import load_model, save_model
@@ -455,6 +458,7 @@ def parse(argv=None) -> dict:
 
 
 def main(argv=None) -> int:
+    interrupts_raise()
     kwargs = parse(argv)
     dataset = kwargs.pop("dataset")
     try:

@@ -38,10 +38,10 @@ concatenates the structures of all inputs in the given order, validates them and
 
 from __future__ import annotations
 
-if __name__ == "__main__":   # before the imports below: Ctrl-C during them is one line, not a traceback
-    from alw_ref.errors import quiet_interrupt_while_importing
+if __name__ == "__main__":   # before the imports below (alw_ref/cli.py)
+    from alw_ref.cli import prepare_command
 
-    quiet_interrupt_while_importing("convert")
+    prepare_command("convert")
 
 import argparse
 import os
@@ -54,7 +54,8 @@ import numpy as np
 
 from .data import Dataset, Structure, write_dataset
 from .elements import atomic_number
-from .errors import ALWError, DataError, MissingDependencyError, interrupts_raise
+from .cli import interrupts_raise
+from .errors import ALWError, DataError, MissingDependencyError
 from .units import KBAR_TO_EV_PER_A3, VOIGT_PAIRS
 
 FORMATS = ("auto", "ase", "atomdnn-raw")

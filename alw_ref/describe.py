@@ -45,10 +45,10 @@ What the cache guarantees (file format and checks: ``descriptor_cache``):
 
 from __future__ import annotations
 
-if __name__ == "__main__":   # before the imports below: Ctrl-C during them is one line, not a traceback
-    from alw_ref.errors import quiet_interrupt_while_importing
+if __name__ == "__main__":   # before the imports below (alw_ref/cli.py)
+    from alw_ref.cli import prepare_command
 
-    quiet_interrupt_while_importing("describe")
+    prepare_command("describe")
 
 import argparse
 import hashlib
@@ -71,7 +71,8 @@ from .acsf import PRESET_RC, PRESETS, ACSFSpec, descriptors_from_pairs
 from .atomic import deferred_interrupt, interrupt_point, remove_stale_temporaries
 from .descriptor_cache import CACHE_VERSION
 from .elements import chemical_symbol
-from .errors import ALWError, DataError, SpecError, interrupts_raise
+from .cli import interrupts_raise
+from .errors import ALWError, DataError, SpecError
 from .neighbors import neighbor_list
 
 

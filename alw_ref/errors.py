@@ -25,35 +25,3 @@ class MissingDependencyError(ALWError, ImportError):
 class ModelError(ALWError, ValueError):
     """A model file is damaged, from another format version, or does not fit the data."""
 
-
-def _exit_130(signum, frame):
-    import os
-    import sys
-
-    sys.stderr.write(f"{_COMMAND[0]}: interrupted\n")
-    sys.stderr.flush()
-    os._exit(130)              # nothing is open or half-written while modules import
-
-
-_COMMAND = ["alw_ref"]
-
-
-def quiet_interrupt_while_importing(command: str) -> None:
-    """For ``python -m alw_ref.<command>``, called before its imports (NumPy, Numba, h5py: 1–2 s): until
-    ``main`` calls ``interrupts_raise``, Ctrl-C ends the process with "<command>: interrupted" and status 130,
-    as it does later, instead of the traceback of whichever import it hit. A SIGINT that is ignored (nohup)
-    or handled by someone else is left alone."""
-    import signal
-
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        _COMMAND[0] = command
-        signal.signal(signal.SIGINT, _exit_130)
-
-
-def interrupts_raise() -> None:
-    """Undo ``quiet_interrupt_while_importing``: Ctrl-C raises KeyboardInterrupt again (the commands' ``main``
-    turn it into one line and status 130, after leaving their files consistent)."""
-    import signal
-
-    if signal.getsignal(signal.SIGINT) is _exit_130:
-        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -20,10 +20,10 @@ Options given on the command line override the run's settings.
 
 from __future__ import annotations
 
-if __name__ == "__main__":   # before the imports below: Ctrl-C during them is one line, not a traceback
-    from alw_ref.errors import quiet_interrupt_while_importing
+if __name__ == "__main__":   # before the imports below (alw_ref/cli.py)
+    from alw_ref.cli import prepare_command
 
-    quiet_interrupt_while_importing("evaluate")
+    prepare_command("evaluate")
 
 import argparse
 import json
@@ -35,7 +35,8 @@ import numpy as np
 
 from .atomic import atomic_write, write_text
 from .data import FORMAT_NAME, example_dataset_path, read_dataset, split_indices
-from .errors import ALWError, DataError, interrupts_raise
+from .cli import interrupts_raise
+from .errors import ALWError, DataError
 from .metrics import Evaluation, committee_spread, error_metrics, evaluate, format_table, metrics_by_group
 from .potential import load_model
 

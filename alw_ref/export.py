@@ -38,10 +38,10 @@ anything else is a ``ModelError`` naming the keyword, line or function type.
 
 from __future__ import annotations
 
-if __name__ == "__main__":   # before the imports below: Ctrl-C during them is one line, not a traceback
-    from alw_ref.errors import quiet_interrupt_while_importing
+if __name__ == "__main__":   # before the imports below (alw_ref/cli.py)
+    from alw_ref.cli import prepare_command
 
-    quiet_interrupt_while_importing("export")
+    prepare_command("export")
 
 import argparse
 import os
@@ -56,7 +56,8 @@ from . import __version__
 from .acsf import ACSFSpec
 from .atomic import _umask, write_text
 from .elements import atomic_number, chemical_symbol
-from .errors import ALWError, ModelError, SpecError, interrupts_raise
+from .cli import interrupts_raise
+from .errors import ALWError, ModelError, SpecError
 from .model import Model, n_params_per_element
 from .potential import load_model, save_model
 

@@ -41,10 +41,10 @@ be equal. The report gives per quantity the largest absolute and relative differ
 
 from __future__ import annotations
 
-if __name__ == "__main__":   # before the imports below: Ctrl-C during them is one line, not a traceback
-    from alw_ref.errors import quiet_interrupt_while_importing
+if __name__ == "__main__":   # before the imports below (alw_ref/cli.py)
+    from alw_ref.cli import prepare_command
 
-    quiet_interrupt_while_importing("oracle")
+    prepare_command("oracle")
 
 import argparse
 import json
@@ -60,7 +60,8 @@ from .acsf import PRESET_RC, PRESETS, ACSFSpec
 from .atomic import atomic_write
 from .describe import compute_descriptors
 from .elements import chemical_symbol
-from .errors import ALWError, DataError, SpecError, interrupts_raise
+from .cli import interrupts_raise
+from .errors import ALWError, DataError, SpecError
 from .loss import COMPONENTS, FORMS, RMSE_UNITS, loss_and_gradient
 from .mlp import ACTIVATIONS
 from .model import Model, fit_reference_energies, fit_standardization, make_batch

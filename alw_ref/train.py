@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import os
 
-if __name__ == "__main__":   # before the imports below: Ctrl-C during them is one line, not a traceback
-    from alw_ref.errors import quiet_interrupt_while_importing
+if __name__ == "__main__":   # before the imports below (alw_ref/cli.py)
+    from alw_ref.cli import prepare_command
 
-    quiet_interrupt_while_importing("train")
+    prepare_command("train")
     # The CLI runs NumPy's BLAS on one thread unless told otherwise: the networks' matrices are small
     # and BLAS threads compete with Numba's (benchmarks/bench_train.py: 2-3.7x slower epochs with 2).
     # This must happen before NumPy is imported; from Python, set OPENBLAS_NUM_THREADS=1 yourself.
@@ -57,7 +57,8 @@ from .acsf import PRESETS, ACSFSpec
 from .atomic import atomic_write, remove_stale_temporaries
 from .data import example_dataset_path, read_dataset
 from .describe import SINGULAR_DERIVATIVE, describe_dataset, estimate_derivative_bytes, singular_structures
-from .errors import ALWError, DataError, interrupts_raise
+from .cli import interrupts_raise
+from .errors import ALWError, DataError
 from .loss import FORMS
 from .model import load_batch
 from .potential import load_model, save_model

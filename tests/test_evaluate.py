@@ -6,6 +6,7 @@ these tests check evaluate's reading of them, and stay fast.
 """
 
 import json
+import os
 import math
 
 import numpy as np
@@ -204,3 +205,26 @@ def test_committee_takes_the_dataset_after_the_models(files, tmp_path, capsys):
     last, out2 = run_main(["--models", root / "m1.h5", root / "m2.h5", root / "data.h5"], tmp_path / "b")
     assert first == 0 and last == 0
     assert metrics_json(out1)["committee"] == metrics_json(out2)["committee"]
+
+
+def test_reader_that_goes_away_loses_nothing(files, tmp_path):
+    """``evaluate … | head -1``: before, a BrokenPipeError traceback (exit 1, about 1 run in 2) and no
+    metrics.json when the reader had gone before the table was printed. Here the reader's end is closed
+    before the command starts, so every write to stdout fails: exit 0, files written, stderr empty."""
+    import subprocess
+    import sys
+
+    from trainkit import subprocess_env
+
+    root, _ = files
+    out = tmp_path / "e"
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "alw_ref.evaluate", str(root / "m1.h5"), str(root / "data.h5"),
+                               "--out", str(out), "--no-plots"], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, env=subprocess_env(), timeout=300)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert metrics_json(out)["n_structures"] == 12

@@ -134,10 +134,11 @@ def test_converged_tables_are_the_finished_runs_mean_and_std(quick):
     row = next(line for line in text.splitlines() if line.startswith("| (0.33, 0.33, 0.33) | 5.41"))
     assert sweep.fmt(np.mean(energy), np.std(energy, ddof=1)) in row
     rows = _csv(quick["conv"] / "converged_runs.csv")
-    assert len(rows) == 21 and [r["state"] for r in rows].count("finished") == 15
-    assert {r["config"] for r in rows if r["state"] == "new"} == {c.name for c in catalogue.priority_configs(2)}
+    assert len(rows) == 27 and [r["state"] for r in rows].count("finished") == 15   # 12 + 6 + 3 + 6 planned
+    new = {c.name for c in catalogue.priority_configs(2) + catalogue.priority_configs(4)}
+    assert {r["config"] for r in rows if r["state"] == "new"} == new
     cost = text[text.index("Cost left, by priority"):]
-    assert "| 1 | 12 | 12 | 0 | 0 | 0.0 |" in cost and "| 2 | 6 | 0 | 0 | 6 | " in cost
+    assert "| 1 | 12 | 12 | 0 | 0 | 0.0 |" in cost and "| 2 | 6 | 0 | 0 | 6 | " in cost and "| 4 | 6 | 0 | 0 | 6 | " in cost
     measured = json.loads((quick["conv"] / "epoch_time.json").read_text())
     assert measured["epochs"] == 2 and len(measured["epoch_wall_s"]) == 2 and 0 < measured["cpu_share"] <= 1.05
     assert "Measured (" in text and "dedicated core" in text  # the measured epoch time is stated
@@ -275,9 +276,12 @@ def test_plan_follows_issue_16s_priorities():
     assert p2 == {"fixed-1-0-0", "fixed-0.05-0.9-0.05", "fixed-0.05-0.05-0.9", "softadapt-b0.01", "softadapt-b0.1",
                   "softadapt-b2"}
     assert [c.options["weights"] for p, d, c, s in plan if p == 3] == list(catalogue.FIG3_STARTS)
-    assert catalogue.RECOMMENDED_OPTIONS is not None or not [x for x in plan if x[0] == 4]
+    p4 = [(c.name, s) for p, d, c, s in plan if p == 4]   # the trainer's protocol, fixed ⅓ and SoftAdapt β = 1
+    assert p4 == [(f"recommended-{n}", s) for s in range(3) for n in ("fixed-equal", "softadapt-b1")]
+    kw4 = converged.make_run(next(x for x in plan if x[0] == 4), dict(spec="s.json", path="d.h5"), Path("r")).kwargs
+    assert kw4["loss_scale"] == "labels" and kw4["lr_schedule"] == "plateau" and kw4["weights"] == [1 / 3] * 3
     assert [x[0] for x in plan] == sorted(x[0] for x in plan)
-    assert {d for p, d, c, s in plan if p == 5} == {"mose2"} and sum(p == 5 for p, *_ in plan) == 21
+    assert {d for p, d, c, s in plan if p == 5} == {"mose2"} and sum(p == 5 for p, *_ in plan) == 27
     kwargs = converged.make_run(plan[0], dict(spec="s.json", path="d.h5"), Path("runs")).kwargs
     from alw_ref.train import PAPER_PROTOCOL
     for key, value in PAPER_PROTOCOL.items():  # the paper's protocol whatever the trainer's defaults

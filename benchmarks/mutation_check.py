@@ -198,12 +198,15 @@ def tests_for(file: str, tree: Path) -> list[str]:
     return seen
 
 
-def run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, str, float]:
-    """(outcome, first failing test or error line, seconds) of ``pytest -x`` on ``tests`` in ``tree``."""
+def run_tests(tree: Path, tests: list[str], timeout: float, select: str | None = None) -> tuple[str, str, float]:
+    """(outcome, first failing test or error line, seconds) of ``pytest -x`` on ``tests`` in ``tree``
+    (only the tests matching the ``pytest -k`` expression ``select``, if given)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), str(tree / "tests")]), NUMBA_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
     env.pop("NUMBA_CACHE_DIR", None)
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rfE", "-p", "no:cacheprovider", *tests]
+    if select:
+        cmd += ["-k", select]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout, check=False)
@@ -211,7 +214,7 @@ def run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, str, f
         return "timeout", f"> {timeout:g} s", time.perf_counter() - t0
     dt = time.perf_counter() - t0
     text = proc.stdout + proc.stderr
-    if proc.returncode == 0:
+    if proc.returncode == 0 or (select and proc.returncode == 5):   # 5: -k selected nothing in these files
         return "SURVIVED", "", dt
     failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", text, flags=re.MULTILINE)
     if proc.returncode == 1 and failed:
@@ -226,7 +229,7 @@ def nbcache_files(tree: Path, file: str) -> list[Path]:
     return [p for p in cache.glob(f"{stem}.*") if p.suffix in (".nbi", ".nbc")] if cache.is_dir() else []
 
 
-def run_mutant(tree: Path, mut: Mutant, timeout: float) -> dict:
+def run_mutant(tree: Path, mut: Mutant, timeout: float, select: str | None = None) -> dict:
     path = tree / mut.file
     row = {"id": mut.id, "file": mut.file, "bug": mut.what, "tests": tests_for(mut.file, tree)}
     if not path.is_file():
@@ -244,7 +247,7 @@ def run_mutant(tree: Path, mut: Mutant, timeout: float) -> dict:
     stamps = {p: p.stat() for p in saved}
     try:
         path.write_text(text[:pos] + mut.new + text[pos + len(mut.old):])
-        outcome, detail, dt = run_tests(tree, row["tests"], timeout)
+        outcome, detail, dt = run_tests(tree, row["tests"], timeout, select)
     finally:
         path.write_text(text)
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -278,9 +281,19 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per mutant's test run (default 900)")
     p.add_argument("--list", action="store_true", help="list the mutants and their tests, run nothing")
     p.add_argument("--no-baseline", action="store_true", help="skip the unmutated run of the tests (not advised)")
-    p.add_argument("--out", type=Path, default=RESULTS, help="JSON results (default benchmarks/results/)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="JSON results (default benchmarks/results/mutation_check.json; with --only or -k "
+                        "mutation_check_partial.json, so a partial run does not replace the full table)")
+    p.add_argument("-k", dest="select", metavar="EXPR",
+                   help="run only the tests matching this pytest -k expression (e.g. to see whether a mutant is "
+                        "caught without the frozen-file comparison: -k 'not frozen and not recomputed')")
     args = p.parse_args(argv)
     chosen = [m for m in MUTANTS if not args.only or m.id in args.only]
+    unknown = sorted(set(args.only or ()) - {m.id for m in MUTANTS})
+    if unknown:
+        p.error(f"unknown mutant id(s) {', '.join(unknown)}; --list shows them")
+    if args.out is None:
+        args.out = RESULTS if not (args.only or args.select) else RESULTS.with_name("mutation_check_partial.json")
     if args.list:
         for m in chosen:
             print(f"{m.id} {m.file}: {m.what}\n    tests: {' '.join(tests_for(m.file, ROOT)) or '-'}")
@@ -292,7 +305,7 @@ def main(argv=None) -> int:
         baseline = {}
         if not args.no_baseline:
             needed = sorted({t for m in chosen if (tree / m.file).is_file() for t in tests_for(m.file, tree)})
-            outcome, detail, dt = run_tests(tree, needed, 4 * args.timeout)
+            outcome, detail, dt = run_tests(tree, needed, 4 * args.timeout, args.select)
             baseline = {"tests": needed, "outcome": "pass" if outcome == "SURVIVED" else outcome, "detail": detail,
                         "seconds": round(dt, 1)}
             print(f"baseline ({len(needed)} test files, {dt:.0f} s): "
@@ -302,7 +315,7 @@ def main(argv=None) -> int:
                 return 1
         rows = []
         for m in chosen:
-            rows.append(run_mutant(tree, m, args.timeout))
+            rows.append(run_mutant(tree, m, args.timeout, args.select))
             r = rows[-1]
             print(f"{r['id']} {r['outcome']:<15} {r['seconds']:>6.0f} s  {r['bug']}  {r['detail']}", flush=True)
     print("\n" + table(rows))
@@ -312,6 +325,7 @@ def main(argv=None) -> int:
     args.out.write_text(json.dumps({
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime(t_start)), "commit": commit,
         "load_average_at_end": os.getloadavg(), "cpu_count": os.cpu_count(), "timeout_s": args.timeout,
+        "only": args.only, "select": args.select,
         "wall_s": round(time.time() - t_start), "baseline": baseline, "mutants": rows}, indent=1))
     print(f"results: {args.out}")
     return 0

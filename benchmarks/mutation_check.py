@@ -52,6 +52,10 @@ TESTS = {
     "alw_ref/oracle.py": ("tests/test_oracle.py",),
     "alw_ref/convert.py": ("tests/test_convert.py",),
     "alw_ref/export.py": ("tests/test_export.py",),
+    "paper_figures/sweep.py": ("tests/test_paper_figures.py",),
+    "paper_figures/fig2_comparison.py": ("tests/test_paper_figures.py",),
+    "paper_figures/fig3_weight_trajectories.py": ("tests/test_paper_figures.py",),
+    "paper_figures/strategies_table.py": ("tests/test_paper_figures.py",),
 }
 
 
@@ -167,6 +171,25 @@ MUTANTS = [
       "model.g_mean_eg, model.g_scale_eg))\n", "model.g_scale_eg, model.g_mean_eg))\n"),
     M("X04", "alw_ref/export.py", "output layer exported with the hidden activation instead of linear",
       '" ".join([act] * len(model.hidden) + ["l"])', '" ".join([act] * (len(model.hidden) + 1))'),
+    # --- paper-figure aggregates (Tables 1-2, Fig. 2, Fig. 3, strategies table)
+    M("P01", "paper_figures/sweep.py", "tables' std over seeds with ddof = 0 instead of the sample std",
+      'float(np.std(vals, ddof=1)) if len(vals) > 1', 'float(np.std(vals)) if len(vals) > 1'),
+    M("P02", "paper_figures/sweep.py", "table row labelled with another configuration's weights (w_E and w_F swapped)",
+      "w_energy=round(w[0], 4), w_forces=round(w[1], 4)", "w_energy=round(w[1], 4), w_forces=round(w[0], 4)"),
+    M("P03", "paper_figures/sweep.py", "β not passed to the trainer (every SoftAdapt run trains with β = 1)",
+      "**sweep_options, **cfg.options,", "**sweep_options, **{k: v for k, v in cfg.options.items() if k != 'beta'},"),
+    M("P04", "paper_figures/sweep.py", "table's train columns taken from the test split",
+      "vals = np.array([r[split][METRIC_KEYS[comp]]", 'vals = np.array([r["test"][METRIC_KEYS[comp]]'),
+    M("P05", "paper_figures/sweep.py", "stress column in GPa under the MPa label",
+      '"stress": "stress_rmse_mpa"}', '"stress": "stress_rmse"}'),
+    M("P06", "paper_figures/sweep.py", "a row pools the runs of every configuration whose name starts with its own",
+      'r["dataset"] == name and r["config"] == cfg.name]', 'r["dataset"] == name and r["config"].startswith(cfg.name)]'),
+    M("P07", "paper_figures/fig2_comparison.py", "Fig. 2 ratio against the worst fixed model instead of the best",
+      "best_fixed = min(r[sweep.col(comp)", "best_fixed = max(r[sweep.col(comp)"),
+    M("P08", "paper_figures/strategies_table.py", "worst_ratio = min over E, F, S instead of max",
+      'r["worst_ratio"] = max(', 'r["worst_ratio"] = min('),
+    M("P09", "paper_figures/fig3_weight_trajectories.py", "Fig. 3 std over seeds with ddof = 0",
+      "w.std(axis=0, ddof=1)", "w.std(axis=0)"),
 ]
 
 

@@ -1,16 +1,18 @@
 """Mutation check: plant plausible bugs, one at a time, in a temporary copy of the repository and see which
 the tests catch (issue 14, "a habit"). Not in CI (minutes to an hour); run it before resolving an issue that
-touches the kernels, the trainer, metrics, weighting, the oracle writer, the converter or the exporter, and
-quote its table.
+touches the kernels, the trainer, metrics, weighting, the oracle writer, the converter, the exporter or the
+paper-figure aggregates, and quote its table.
 
     python benchmarks/mutation_check.py                 # every mutant; table + benchmarks/results/mutation_check.json
     python benchmarks/mutation_check.py --list          # the mutants and the tests each runs
-    python benchmarks/mutation_check.py --only T01 K02  # some of them
+    python benchmarks/mutation_check.py --only T01 K02  # some of them (JSON: mutation_check_partial.json)
+    python benchmarks/mutation_check.py --only O01 -k "not frozen"   # only the tests matching a pytest -k
 
 How: the tracked and untracked (not ignored) files are copied to a temporary folder with their times (so
 Numba's on-disk caches in ``alw_ref/__pycache__``, copied too, stay valid for unmutated modules); the tests
 of the mutated file (``TESTS``) are run once unmutated (the baseline must pass), then per mutant with
-``pytest -x`` under a time limit, with the copy first on PYTHONPATH. The mutated file is restored with its
+``pytest -x`` under a time limit, with the copy first on PYTHONPATH (a mutant's own ``select`` and ``-k``
+narrow the tests, e.g. the oracle sign mutants run without the frozen-file comparison). The mutated file is restored with its
 original time stamp and Numba cache files after each mutant. Outcomes: ``caught`` (a test failed),
 ``caught (error)`` (collection/import error), ``SURVIVED`` (every test passed), ``timeout``, ``n/a`` (the text
 to mutate is not in the file: the mutant list needs updating), ``skipped`` (the file does not exist).
@@ -61,7 +63,8 @@ TESTS = {
 
 @dataclass(frozen=True)
 class Mutant:
-    """Replace the ``nth`` occurrence of ``old`` by ``new`` in ``file``: the bug ``what``."""
+    """Replace the ``nth`` occurrence of ``old`` by ``new`` in ``file``: the bug ``what``. ``select``: a pytest
+    ``-k`` expression limiting the mutant's tests (e.g. to show it is caught without a frozen-file comparison)."""
 
     id: str
     file: str
@@ -69,9 +72,12 @@ class Mutant:
     old: str
     new: str
     nth: int = 1
+    select: str | None = None
 
 
 M = Mutant
+#: test_oracle.py without the comparisons with the frozen reference file (which only detect change).
+WITHOUT_FROZEN = "not frozen and not recomputed"
 MUTANTS = [
     # --- kernels
     M("K01", "alw_ref/acsf.py", "G4 prefactor 2^(-ζ) instead of 2^(1-ζ) (values and derivatives stay consistent)",
@@ -153,10 +159,11 @@ MUTANTS = [
       "f_rmse, f_mae = _rmse_mae(np.asarray(forces_err) * EV_TO_MEV)",
       "f_rmse, f_mae = _rmse_mae(np.abs(np.asarray(forces_err)).sum(axis=1) * EV_TO_MEV)"),
     # --- oracle writer
+    # (run without the frozen-file tests: the finite-difference and ASE checks must see the sign on their own)
     M("O01", "alw_ref/oracle.py", "oracle stress written with the opposite sign",
-      'pre + "stress": pred.stress_sv[k]', 'pre + "stress": -pred.stress_sv[k]'),
+      'pre + "stress": pred.stress_sv[k]', 'pre + "stress": -pred.stress_sv[k]', select=WITHOUT_FROZEN),
     M("O02", "alw_ref/oracle.py", "oracle forces written with the opposite sign",
-      'pre + "forces": pred.forces_ic[a0:a1]', 'pre + "forces": -pred.forces_ic[a0:a1]'),
+      'pre + "forces": pred.forces_ic[a0:a1]', 'pre + "forces": -pred.forces_ic[a0:a1]', select=WITHOUT_FROZEN),
     # --- converter
     M("C01", "alw_ref/convert.py", "AtomDNN stress kept in the VASP sign",
       "stress=-raw_stress * KBAR_TO_EV_PER_A3", "stress=raw_stress * KBAR_TO_EV_PER_A3"),
@@ -254,7 +261,7 @@ def nbcache_files(tree: Path, file: str) -> list[Path]:
 
 def run_mutant(tree: Path, mut: Mutant, timeout: float, select: str | None = None) -> dict:
     path = tree / mut.file
-    row = {"id": mut.id, "file": mut.file, "bug": mut.what, "tests": tests_for(mut.file, tree)}
+    row = {"id": mut.id, "file": mut.file, "bug": mut.what, "tests": tests_for(mut.file, tree), "select": mut.select}
     if not path.is_file():
         return {**row, "outcome": "skipped", "detail": "file absent", "seconds": 0.0}
     text = path.read_text()
@@ -270,7 +277,8 @@ def run_mutant(tree: Path, mut: Mutant, timeout: float, select: str | None = Non
     stamps = {p: p.stat() for p in saved}
     try:
         path.write_text(text[:pos] + mut.new + text[pos + len(mut.old):])
-        outcome, detail, dt = run_tests(tree, row["tests"], timeout, select)
+        both = " and ".join(f"({k})" for k in (select, mut.select) if k) or None
+        outcome, detail, dt = run_tests(tree, row["tests"], timeout, both)
     finally:
         path.write_text(text)
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -286,8 +294,9 @@ def run_mutant(tree: Path, mut: Mutant, timeout: float, select: str | None = Non
 def table(rows: list[dict]) -> str:
     lines = ["| id | file | planted bug | outcome | first failing test | s |", "|---|---|---|---|---|---|"]
     for r in rows:
+        only = f" (tests -k '{r['select']}')" if r.get("select") else ""
         lines.append(f"| {r['id']} | {r['file'].removeprefix('alw_ref/')} | {r['bug']} | {r['outcome']} | "
-                     f"{r['detail']} | {r['seconds']:.0f} |")
+                     f"{r['detail']}{only} | {r['seconds']:.0f} |")
     counts = {}
     for r in rows:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1

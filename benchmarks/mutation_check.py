@@ -1,16 +1,18 @@
 """Mutation check: plant plausible bugs, one at a time, in a temporary copy of the repository and see which
 the tests catch (issue 14, "a habit"). Not in CI (minutes to an hour); run it before resolving an issue that
-touches the kernels, the trainer, metrics, weighting, the oracle writer, the converter or the exporter, and
-quote its table.
+touches the kernels, the trainer, metrics, weighting, the oracle writer, the converter, the exporter or the
+paper-figure aggregates, and quote its table.
 
     python benchmarks/mutation_check.py                 # every mutant; table + benchmarks/results/mutation_check.json
     python benchmarks/mutation_check.py --list          # the mutants and the tests each runs
-    python benchmarks/mutation_check.py --only T01 K02  # some of them
+    python benchmarks/mutation_check.py --only T01 K02  # some of them (JSON: mutation_check_partial.json)
+    python benchmarks/mutation_check.py --only O01 -k "not frozen"   # only the tests matching a pytest -k
 
 How: the tracked and untracked (not ignored) files are copied to a temporary folder with their times (so
 Numba's on-disk caches in ``alw_ref/__pycache__``, copied too, stay valid for unmutated modules); the tests
 of the mutated file (``TESTS``) are run once unmutated (the baseline must pass), then per mutant with
-``pytest -x`` under a time limit, with the copy first on PYTHONPATH. The mutated file is restored with its
+``pytest -x`` under a time limit, with the copy first on PYTHONPATH (a mutant's own ``select`` and ``-k``
+narrow the tests, e.g. the oracle sign mutants run without the frozen-file comparison). The mutated file is restored with its
 original time stamp and Numba cache files after each mutant. Outcomes: ``caught`` (a test failed),
 ``caught (error)`` (collection/import error), ``SURVIVED`` (every test passed), ``timeout``, ``n/a`` (the text
 to mutate is not in the file: the mutant list needs updating), ``skipped`` (the file does not exist).
@@ -52,12 +54,17 @@ TESTS = {
     "alw_ref/oracle.py": ("tests/test_oracle.py",),
     "alw_ref/convert.py": ("tests/test_convert.py",),
     "alw_ref/export.py": ("tests/test_export.py",),
+    "paper_figures/sweep.py": ("tests/test_paper_figures.py",),
+    "paper_figures/fig2_comparison.py": ("tests/test_paper_figures.py",),
+    "paper_figures/fig3_weight_trajectories.py": ("tests/test_paper_figures.py",),
+    "paper_figures/strategies_table.py": ("tests/test_paper_figures.py",),
 }
 
 
 @dataclass(frozen=True)
 class Mutant:
-    """Replace the ``nth`` occurrence of ``old`` by ``new`` in ``file``: the bug ``what``."""
+    """Replace the ``nth`` occurrence of ``old`` by ``new`` in ``file``: the bug ``what``. ``select``: a pytest
+    ``-k`` expression limiting the mutant's tests (e.g. to show it is caught without a frozen-file comparison)."""
 
     id: str
     file: str
@@ -65,9 +72,12 @@ class Mutant:
     old: str
     new: str
     nth: int = 1
+    select: str | None = None
 
 
 M = Mutant
+#: test_oracle.py without the comparisons with the frozen reference file (which only detect change).
+WITHOUT_FROZEN = "not frozen and not recomputed"
 MUTANTS = [
     # --- kernels
     M("K01", "alw_ref/acsf.py", "G4 prefactor 2^(-ζ) instead of 2^(1-ζ) (values and derivatives stay consistent)",
@@ -149,10 +159,11 @@ MUTANTS = [
       "f_rmse, f_mae = _rmse_mae(np.asarray(forces_err) * EV_TO_MEV)",
       "f_rmse, f_mae = _rmse_mae(np.abs(np.asarray(forces_err)).sum(axis=1) * EV_TO_MEV)"),
     # --- oracle writer
+    # (run without the frozen-file tests: the finite-difference and ASE checks must see the sign on their own)
     M("O01", "alw_ref/oracle.py", "oracle stress written with the opposite sign",
-      'pre + "stress": pred.stress_sv[k]', 'pre + "stress": -pred.stress_sv[k]'),
+      'pre + "stress": pred.stress_sv[k]', 'pre + "stress": -pred.stress_sv[k]', select=WITHOUT_FROZEN),
     M("O02", "alw_ref/oracle.py", "oracle forces written with the opposite sign",
-      'pre + "forces": pred.forces_ic[a0:a1]', 'pre + "forces": -pred.forces_ic[a0:a1]'),
+      'pre + "forces": pred.forces_ic[a0:a1]', 'pre + "forces": -pred.forces_ic[a0:a1]', select=WITHOUT_FROZEN),
     # --- converter
     M("C01", "alw_ref/convert.py", "AtomDNN stress kept in the VASP sign",
       "stress=-raw_stress * KBAR_TO_EV_PER_A3", "stress=raw_stress * KBAR_TO_EV_PER_A3"),
@@ -167,6 +178,25 @@ MUTANTS = [
       "model.g_mean_eg, model.g_scale_eg))\n", "model.g_scale_eg, model.g_mean_eg))\n"),
     M("X04", "alw_ref/export.py", "output layer exported with the hidden activation instead of linear",
       '" ".join([act] * len(model.hidden) + ["l"])', '" ".join([act] * (len(model.hidden) + 1))'),
+    # --- paper-figure aggregates (Tables 1-2, Fig. 2, Fig. 3, strategies table)
+    M("P01", "paper_figures/sweep.py", "tables' std over seeds with ddof = 0 instead of the sample std",
+      'float(np.std(vals, ddof=1)) if len(vals) > 1', 'float(np.std(vals)) if len(vals) > 1'),
+    M("P02", "paper_figures/sweep.py", "table row labelled with another configuration's weights (w_E and w_F swapped)",
+      "w_energy=round(w[0], 4), w_forces=round(w[1], 4)", "w_energy=round(w[1], 4), w_forces=round(w[0], 4)"),
+    M("P03", "paper_figures/sweep.py", "β not passed to the trainer (every SoftAdapt run trains with β = 1)",
+      "**sweep_options, **cfg.options,", "**sweep_options, **{k: v for k, v in cfg.options.items() if k != 'beta'},"),
+    M("P04", "paper_figures/sweep.py", "table's train columns taken from the test split",
+      "vals = np.array([r[split][METRIC_KEYS[comp]]", 'vals = np.array([r["test"][METRIC_KEYS[comp]]'),
+    M("P05", "paper_figures/sweep.py", "stress column in GPa under the MPa label",
+      '"stress": "stress_rmse_mpa"}', '"stress": "stress_rmse"}'),
+    M("P06", "paper_figures/sweep.py", "a row pools the runs of every configuration whose name starts with its own",
+      'r["dataset"] == name and r["config"] == cfg.name]', 'r["dataset"] == name and r["config"].startswith(cfg.name)]'),
+    M("P07", "paper_figures/fig2_comparison.py", "Fig. 2 ratio against the worst fixed model instead of the best",
+      "best_fixed = min(r[sweep.col(comp)", "best_fixed = max(r[sweep.col(comp)"),
+    M("P08", "paper_figures/strategies_table.py", "worst_ratio = min over E, F, S instead of max",
+      'r["worst_ratio"] = max(', 'r["worst_ratio"] = min('),
+    M("P09", "paper_figures/fig3_weight_trajectories.py", "Fig. 3 std over seeds with ddof = 0",
+      "w.std(axis=0, ddof=1)", "w.std(axis=0)"),
 ]
 
 
@@ -198,12 +228,15 @@ def tests_for(file: str, tree: Path) -> list[str]:
     return seen
 
 
-def run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, str, float]:
-    """(outcome, first failing test or error line, seconds) of ``pytest -x`` on ``tests`` in ``tree``."""
+def run_tests(tree: Path, tests: list[str], timeout: float, select: str | None = None) -> tuple[str, str, float]:
+    """(outcome, first failing test or error line, seconds) of ``pytest -x`` on ``tests`` in ``tree``
+    (only the tests matching the ``pytest -k`` expression ``select``, if given)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), str(tree / "tests")]), NUMBA_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
     env.pop("NUMBA_CACHE_DIR", None)
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rfE", "-p", "no:cacheprovider", *tests]
+    if select:
+        cmd += ["-k", select]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout, check=False)
@@ -211,7 +244,7 @@ def run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, str, f
         return "timeout", f"> {timeout:g} s", time.perf_counter() - t0
     dt = time.perf_counter() - t0
     text = proc.stdout + proc.stderr
-    if proc.returncode == 0:
+    if proc.returncode == 0 or (select and proc.returncode == 5):   # 5: -k selected nothing in these files
         return "SURVIVED", "", dt
     failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", text, flags=re.MULTILINE)
     if proc.returncode == 1 and failed:
@@ -226,9 +259,9 @@ def nbcache_files(tree: Path, file: str) -> list[Path]:
     return [p for p in cache.glob(f"{stem}.*") if p.suffix in (".nbi", ".nbc")] if cache.is_dir() else []
 
 
-def run_mutant(tree: Path, mut: Mutant, timeout: float) -> dict:
+def run_mutant(tree: Path, mut: Mutant, timeout: float, select: str | None = None) -> dict:
     path = tree / mut.file
-    row = {"id": mut.id, "file": mut.file, "bug": mut.what, "tests": tests_for(mut.file, tree)}
+    row = {"id": mut.id, "file": mut.file, "bug": mut.what, "tests": tests_for(mut.file, tree), "select": mut.select}
     if not path.is_file():
         return {**row, "outcome": "skipped", "detail": "file absent", "seconds": 0.0}
     text = path.read_text()
@@ -244,7 +277,8 @@ def run_mutant(tree: Path, mut: Mutant, timeout: float) -> dict:
     stamps = {p: p.stat() for p in saved}
     try:
         path.write_text(text[:pos] + mut.new + text[pos + len(mut.old):])
-        outcome, detail, dt = run_tests(tree, row["tests"], timeout)
+        both = " and ".join(f"({k})" for k in (select, mut.select) if k) or None
+        outcome, detail, dt = run_tests(tree, row["tests"], timeout, both)
     finally:
         path.write_text(text)
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -260,8 +294,9 @@ def run_mutant(tree: Path, mut: Mutant, timeout: float) -> dict:
 def table(rows: list[dict]) -> str:
     lines = ["| id | file | planted bug | outcome | first failing test | s |", "|---|---|---|---|---|---|"]
     for r in rows:
+        only = f" (tests -k '{r['select']}')" if r.get("select") else ""
         lines.append(f"| {r['id']} | {r['file'].removeprefix('alw_ref/')} | {r['bug']} | {r['outcome']} | "
-                     f"{r['detail']} | {r['seconds']:.0f} |")
+                     f"{r['detail']}{only} | {r['seconds']:.0f} |")
     counts = {}
     for r in rows:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
@@ -278,9 +313,19 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per mutant's test run (default 900)")
     p.add_argument("--list", action="store_true", help="list the mutants and their tests, run nothing")
     p.add_argument("--no-baseline", action="store_true", help="skip the unmutated run of the tests (not advised)")
-    p.add_argument("--out", type=Path, default=RESULTS, help="JSON results (default benchmarks/results/)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="JSON results (default benchmarks/results/mutation_check.json; with --only or -k "
+                        "mutation_check_partial.json, so a partial run does not replace the full table)")
+    p.add_argument("-k", dest="select", metavar="EXPR",
+                   help="run only the tests matching this pytest -k expression (e.g. to see whether a mutant is "
+                        "caught without the frozen-file comparison: -k 'not frozen and not recomputed')")
     args = p.parse_args(argv)
     chosen = [m for m in MUTANTS if not args.only or m.id in args.only]
+    unknown = sorted(set(args.only or ()) - {m.id for m in MUTANTS})
+    if unknown:
+        p.error(f"unknown mutant id(s) {', '.join(unknown)}; --list shows them")
+    if args.out is None:
+        args.out = RESULTS if not (args.only or args.select) else RESULTS.with_name("mutation_check_partial.json")
     if args.list:
         for m in chosen:
             print(f"{m.id} {m.file}: {m.what}\n    tests: {' '.join(tests_for(m.file, ROOT)) or '-'}")
@@ -292,7 +337,7 @@ def main(argv=None) -> int:
         baseline = {}
         if not args.no_baseline:
             needed = sorted({t for m in chosen if (tree / m.file).is_file() for t in tests_for(m.file, tree)})
-            outcome, detail, dt = run_tests(tree, needed, 4 * args.timeout)
+            outcome, detail, dt = run_tests(tree, needed, 4 * args.timeout, args.select)
             baseline = {"tests": needed, "outcome": "pass" if outcome == "SURVIVED" else outcome, "detail": detail,
                         "seconds": round(dt, 1)}
             print(f"baseline ({len(needed)} test files, {dt:.0f} s): "
@@ -302,7 +347,7 @@ def main(argv=None) -> int:
                 return 1
         rows = []
         for m in chosen:
-            rows.append(run_mutant(tree, m, args.timeout))
+            rows.append(run_mutant(tree, m, args.timeout, args.select))
             r = rows[-1]
             print(f"{r['id']} {r['outcome']:<15} {r['seconds']:>6.0f} s  {r['bug']}  {r['detail']}", flush=True)
     print("\n" + table(rows))
@@ -312,6 +357,7 @@ def main(argv=None) -> int:
     args.out.write_text(json.dumps({
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime(t_start)), "commit": commit,
         "load_average_at_end": os.getloadavg(), "cpu_count": os.cpu_count(), "timeout_s": args.timeout,
+        "only": args.only, "select": args.select,
         "wall_s": round(time.time() - t_start), "baseline": baseline, "mutants": rows}, indent=1))
     print(f"results: {args.out}")
     return 0

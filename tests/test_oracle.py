@@ -159,19 +159,20 @@ def test_stored_energy_forces_stress_against_finite_differences_of_the_model(ora
             np.testing.assert_allclose(g["stress"][()], sigma_fd, rtol=0, atol=1e-7 * np.abs(sigma_fd).max())
 
 
-def test_stored_stress_sign_and_order_agree_with_ase(oracle_file):
-    """Issue 14: the sign (tension positive) and Voigt order of the stored σ against ASE's own numerical
-    stress (ase.calculators.fd.calculate_numerical_stress, central differences, ε = 1e-5) of the same energy."""
+def test_stored_forces_and_stress_signs_agree_with_ase(oracle_file):
+    """Issue 14: the sign of the stored F (F = −∂E/∂r) and the sign (tension positive) and Voigt order of the
+    stored σ against ASE's own numerical forces and stress (ase.calculators.fd.calculate_numerical_forces /
+    calculate_numerical_stress, 2nd-order central differences, d = 1e-4 Å and ε = 1e-5: error ≲ 1e-8 of the
+    largest value) of the same hand-evaluated energy; tolerance 1e-6 of the largest |F| or |σ|. Nothing of
+    tests/fd.py is used, so a sign slip shared by that helper and the writer would show here."""
     ase = pytest.importorskip("ase")
     from ase.calculators.calculator import Calculator, all_changes
-    from ase.calculators.fd import calculate_numerical_stress
+    from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
 
     with h5py.File(oracle_file, "r") as f:
         checked = 0
         for k in range(int(f.attrs["n_structures"])):
             g = f[f"structures/{k}"]
-            if not g["pbc"][()].any():
-                continue
             E = hand_energy(f, k)
 
             class Hand(Calculator):
@@ -185,6 +186,10 @@ def test_stored_stress_sign_and_order_agree_with_ase(oracle_file):
             atoms = ase.Atoms(numbers=g["numbers"][()], positions=g["positions"][()], cell=g["cell"][()],
                               pbc=g["pbc"][()])
             atoms.calc = Hand()
+            forces_ase = calculate_numerical_forces(atoms, eps=1e-4)
+            np.testing.assert_allclose(g["forces"][()], forces_ase, rtol=0, atol=1e-6 * np.abs(forces_ase).max())
+            if not g["pbc"][()].any():
+                continue
             sigma_ase = calculate_numerical_stress(atoms, eps=1e-5, voigt=True)
             stored = g["stress"][()]
             np.testing.assert_allclose(stored, sigma_ase, rtol=0, atol=1e-6 * np.abs(sigma_ase).max())

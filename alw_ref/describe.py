@@ -264,17 +264,27 @@ def singular_structures(desc: DatasetDescriptors, limit: float = SINGULAR_DERIVA
     return np.unique(structure_i[bad_i])
 
 
-def estimate_derivative_bytes(dataset, spec: ACSFSpec, sample: int = 32, seed: int = 0) -> float:
-    """Estimated bytes of dG/dr + dG/dε (with block indices) for the whole dataset.
-
-    Computed exactly for a seeded sample of up to ``sample`` structures and scaled by atom count.
-    """
+def sample_descriptors(dataset, spec: ACSFSpec, sample: int = 32, seed: int = 0):
+    """(sub-dataset, its descriptors with derivatives) of a seeded sample of up to ``sample`` structures,
+    or None for an empty dataset: what the memory estimates measure and scale by atom count."""
     n = len(dataset.n_atoms)
     if n == 0:
-        return 0.0
+        return None
     pick = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
-    desc = compute_descriptors(dataset.subset(pick), spec)
-    return desc.derivative_bytes_per_atom * float(dataset.n_atoms.sum())
+    sub = dataset.subset(pick)
+    return sub, compute_descriptors(sub, spec)
+
+
+def estimate_derivative_bytes(dataset, spec: ACSFSpec, sample: int = 32, seed: int = 0) -> float:
+    """Estimated bytes of the stored dG/dr + dG/dε (with block indices) for the whole dataset.
+
+    Computed exactly for a seeded sample of up to ``sample`` structures and scaled by atom count. A
+    training run holds more: ``model.estimate_training_derivative_bytes`` adds the compact copy.
+    """
+    picked = sample_descriptors(dataset, spec, sample, seed)
+    if picked is None:
+        return 0.0
+    return picked[1].derivative_bytes_per_atom * float(dataset.n_atoms.sum())
 
 
 def _arrays_of(desc: DatasetDescriptors) -> dict:

@@ -24,10 +24,18 @@ Adjoint (for the training gradient): given F̄_j = ∂L/∂F_j (units of L per e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
-import numpy as np
-from numba import njit, prange
+# OpenMP workers (Numba's threading layer, libgomp) busy-wait for ~300 000 spins after each parallel
+# region by default. Between the fused kernel and the MLP's NumPy code that spinning takes the core the
+# main thread needs: at 2 threads on the 2-core machine, the MLP ran 3x slower and the training step 1.6-2.5x
+# (issue 15, benchmarks/README.md). Our parallel regions are few and long, so sleeping workers cost
+# nothing measurable. Read when libgomp starts (Numba's first parallel call); a value set by the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
 
 
 @njit(cache=True, parallel=True)
@@ -134,19 +142,28 @@ def descriptor_adjoint(Fbar_ic, What_icc, gidx_i, shift_i, block_first_i, block_
 class BlockLayout:
     """Descriptor-derivative blocks as the fused kernel reads them (comment above).
 
-    first_i (N+1,) int64; j_b (B,) int64; el_b (B,) int8; d_bck (B, 3, Dc) float64 (or float32, training
-    only) Å⁻¹; feature_ek (n_sets, Dc) int64."""
+    first_i (N+1,) int64: offsets of the block groups, one group per atom; j_b (B,) int64; el_b (B,) int8;
+    d_bck (B, 3, Dc) float64 (or float32, training only) Å⁻¹; feature_ek (n_sets, Dc) int64;
+    centre_b (B,) int64 or empty. Centre-major (centre_b empty, the stored blocks): group i holds the
+    blocks ∂G_i/∂r_{j_b}. Neighbour-major (the compact copy): group j holds the blocks ∂G_{centre_b}/∂r_j
+    (j_b = j), in centre order, so the fused pass reads each block once (``_structure_forces_adjoint``)."""
 
     first_i: np.ndarray
     j_b: np.ndarray
     el_b: np.ndarray
     d_bck: np.ndarray
     feature_ek: np.ndarray
+    centre_b: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def by_neighbour(self) -> bool:
+        """True when the groups are the blocks' atoms j (centre_b set), False when they are the centres."""
+        return len(self.centre_b) > 0
 
     @property
     def nbytes(self) -> int:
         """Bytes of the layout's arrays."""
-        return sum(a.nbytes for a in (self.first_i, self.j_b, self.el_b, self.d_bck, self.feature_ek))
+        return sum(a.nbytes for a in (self.first_i, self.j_b, self.el_b, self.d_bck, self.feature_ek, self.centre_b))
 
 
 def stored_layout(block_first_i, block_j, dG_dr_bgc) -> BlockLayout:
@@ -173,7 +190,9 @@ def _nonzero_rows_kernel(block_first_i, block_j, species_i, dG_dr_bgc, n_el):
 
 @njit(cache=True, parallel=True)
 def _fill_compact_kernel(block_first_i, block_j, species_i, dG_dr_bgc, feature_ek, n_feat_e, owner_g, first_c,
-                         j_c, el_c, d_c):
+                         dest_c, j_c, el_c, centre_c, d_c):
+    """Compact pieces in centre order (position pos: self pieces first, then the blocks j ≠ i), each written
+    at dest_c[pos] (its neighbour-major place)."""
     n_el = feature_ek.shape[0]
     for i in prange(block_first_i.shape[0] - 1):
         pos = first_c[i]
@@ -182,27 +201,48 @@ def _fill_compact_kernel(block_first_i, block_j, species_i, dG_dr_bgc, feature_e
             if block_j[b] == i:
                 self_b = b
         for e in range(n_el):
-            j_c[pos] = i
-            el_c[pos] = e
+            q = dest_c[pos]
+            j_c[q] = i
+            el_c[q] = e
+            centre_c[q] = i
             if self_b >= 0:
                 for k in range(n_feat_e[e]):
                     g = feature_ek[e, k]
                     if owner_g[g] == e:
                         for c in range(3):
-                            d_c[pos, c, k] = dG_dr_bgc[self_b, g, c]
+                            d_c[q, c, k] = dG_dr_bgc[self_b, g, c]
             pos += 1
         for b in range(block_first_i[i], block_first_i[i + 1]):
             j = block_j[b]
             if j == i:
                 continue
             e = species_i[j]
-            j_c[pos] = j
-            el_c[pos] = e
+            q = dest_c[pos]
+            j_c[q] = j
+            el_c[q] = e
+            centre_c[q] = i
             for k in range(n_feat_e[e]):
                 g = feature_ek[e, k]
                 for c in range(3):
-                    d_c[pos, c, k] = dG_dr_bgc[b, g, c]
+                    d_c[q, c, k] = dG_dr_bgc[b, g, c]
             pos += 1
+
+
+def _neighbour_major_places(block_first_i, block_j, first_c, n_elements: int) -> np.ndarray:
+    """dest (B_c,): the neighbour-major place of every compact piece numbered in centre order (the self
+    pieces of centre i at first_c[i] + e, then its blocks j ≠ i): grouped by atom j, in centre order."""
+    n_atoms = len(block_first_i) - 1
+    atom_of_block = np.repeat(np.arange(n_atoms), np.diff(block_first_i))
+    other = block_j != atom_of_block
+    j_c = np.empty(first_c[-1], np.int64)
+    j_c[(first_c[:-1, None] + np.arange(n_elements)).ravel()] = np.repeat(np.arange(n_atoms), n_elements)
+    rank = np.cumsum(other) - 1  # rank of each block j ≠ i among all of them ...
+    before = np.concatenate(([0], np.cumsum(np.bincount(atom_of_block[other], minlength=n_atoms))))
+    idx = np.flatnonzero(other)  # ... and within its centre
+    j_c[first_c[atom_of_block[idx]] + n_elements + rank[idx] - before[atom_of_block[idx]]] = block_j[idx]
+    dest = np.empty_like(j_c)
+    dest[np.argsort(j_c, kind="stable")] = np.arange(len(j_c))
+    return dest
 
 
 def compact_layout(block_first_i, block_j, dG_dr_bgc, species_i, n_elements: int, dtype=np.float64, rows_e=None):
@@ -240,12 +280,16 @@ def compact_layout(block_first_i, block_j, dG_dr_bgc, species_i, n_elements: int
     atom_of_block = np.repeat(np.arange(n_atoms), counts)
     has_self[atom_of_block[block_j == atom_of_block]] = True
     first_c = np.concatenate(([0], np.cumsum(counts - has_self + n_elements))).astype(np.int64)
+    dest_c = _neighbour_major_places(block_first_i, block_j, first_c, n_elements)
     j_c = np.empty(first_c[-1], np.int64)
     el_c = np.empty(first_c[-1], np.int8)
+    centre_c = np.empty(first_c[-1], np.int64)
     d_c = np.zeros((first_c[-1], 3, Dc), dtype)
     _fill_compact_kernel(block_first_i, block_j, species_i, dG_dr_bgc, feature_ek,
-                         np.array([len(r) for r in rows], np.int64), owner_g, first_c, j_c, el_c, d_c)
-    return BlockLayout(first_c, j_c, el_c, d_c, feature_ek)
+                         np.array([len(r) for r in rows], np.int64), owner_g, first_c, dest_c, j_c, el_c, centre_c,
+                         d_c)
+    first_j = np.concatenate(([0], np.cumsum(np.bincount(j_c, minlength=n_atoms)))).astype(np.int64)
+    return BlockLayout(first_j, j_c, el_c, d_c, feature_ek, centre_c)
 
 
 # ---------------------------------------------------------------- fused pass for training (issue 15)
@@ -255,103 +299,159 @@ def compact_layout(block_first_i, block_j, dG_dr_bgc, species_i, n_elements: int
 # ∂L/∂σ_s = α_S (σ_s − σ_ref,s) likewise. So each structure's forces, virial and *unscaled* adjoints
 #     vF_ig = −Σ_{b∈i} Σ_c ∂G_ig/∂r_{j_b,c} (F_j_b − F_ref,j_b)_c                         (eV/Å · Å⁻¹)
 #     vS_ig = Σ_{(a,b) Voigt} ∂G_ig/∂ε_ab (σ_s − σ_ref,s)_ab / V_s                        (eV/Å³ / Å³)
-# are computed in one visit of its blocks (the second read comes from cache), and the caller forms
-# v = α_F vF + α_S vS once the batch scalars are known.
+# are computed in one visit of its blocks, and the caller forms v = α_F vF + α_S vS once the batch
+# scalars are known. The blocks are visited grouped by their atom j: F_j is complete at the end of its
+# group, whose blocks (~30 KiB at D = 50) are still in L1/L2 for the adjoint update, so each block is
+# read from memory once (visited by centre, a structure's blocks, ~6 MB for 216 atoms, were read twice).
 
 #: Voigt order xx yy zz yz xz xy as (a, b) index pairs (as ``units.VOIGT_PAIRS``), for the kernel.
 _VOIGT_AB = np.array([[0, 0], [1, 1], [2, 2], [1, 2], [0, 2], [0, 1]], np.int64)
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
-def _structure_forces(s, a0, a1, dE_dG_ig, gidx_i, shift_i, first_i, j_b, el_b, d_bck, feature_ek, dG_deps_igcc,
-                      F_ic, W_scc):
-    """Eq. 2 forces of the atoms a0…a1−1 of structure s (added into F_ic) and its virial W_scc[s] (eV)."""
-    D = dE_dG_ig.shape[1]
-    n_sets, Dc = feature_ek.shape
-    w_ek = np.empty((n_sets, Dc))
-    W_cc = np.zeros((3, 3))  # the structure's virial, written once (neighbouring structures share cache lines)
+@njit(cache=True)
+def _neighbour_order(a0, a1, gidx_i, sh, first_i, j_b):
+    """A centre-major layout's blocks of the atoms a0…a1−1 of one structure grouped by their atom j (then
+    in centre order): start (n_s+1,) offsets per j − a0; blk (B_s,) block numbers; cen (B_s,) centre − a0."""
+    na = a1 - a0
+    start = np.zeros(na + 1, np.int64)
     for i in range(a0, a1):
         gi = gidx_i[i]
-        sh = shift_i[i]
+        for b in range(first_i[gi], first_i[gi + 1]):
+            start[j_b[b] + sh - a0 + 1] += 1
+    for jl in range(na):
+        start[jl + 1] += start[jl]
+    cursor = start[:na].copy()
+    blk = np.empty(start[na], np.int64)
+    cen = np.empty(start[na], np.int64)
+    for i in range(a0, a1):
+        gi = gidx_i[i]
+        for b in range(first_i[gi], first_i[gi + 1]):
+            jl = j_b[b] + sh - a0
+            blk[cursor[jl]] = b
+            cen[cursor[jl]] = i - a0
+            cursor[jl] += 1
+    return start, blk, cen
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"})
+def _structure_forces_adjoint(a0, a1, dE_dG_ig, gidx_i, shift_i, first_i, j_b, centre_b, el_b, d_bck, feature_ek,
+                              F_ref_ic, force_adjoint, F_ic, vF_ig):
+    """Eq. 2 forces of the atoms a0…a1−1 of one structure (written into F_ic) and, with ``force_adjoint``,
+    their unscaled adjoint vF_ig (block comment above), the blocks visited grouped by atom j: in memory
+    order for a neighbour-major layout, through ``_neighbour_order`` for a centre-major one. shift_i is
+    the same for all atoms of a structure (``model.make_batch``). F_j sums its blocks in centre order."""
+    na = a1 - a0
+    if na == 0:
+        return
+    n_sets, Dc = feature_ek.shape
+    sh = shift_i[a0]
+    by_j = centre_b.shape[0] > 0
+    if by_j:
+        start, blk, cen = np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    else:
+        start, blk, cen = _neighbour_order(a0, a1, gidx_i, sh, first_i, j_b)
+    w_iek = np.empty((na, n_sets, Dc))  # ∂E_i/∂G_i on each row set, and the adjoint: L2-resident
+    u_iek = np.zeros((na if force_adjoint else 0, n_sets, Dc))
+    for il in range(na):
         for e in range(n_sets):
             for k in range(Dc):
-                w_ek[e, k] = dE_dG_ig[i, feature_ek[e, k]]
-        for b in range(first_i[gi], first_i[gi + 1]):
+                w_iek[il, e, k] = dE_dG_ig[a0 + il, feature_ek[e, k]]
+    for jl in range(na):
+        if by_j:
+            lo, hi = first_i[gidx_i[a0 + jl]], first_i[gidx_i[a0 + jl] + 1]
+        else:
+            lo, hi = start[jl], start[jl + 1]
+        f0 = 0.0
+        f1 = 0.0
+        f2 = 0.0
+        for t in range(lo, hi):
+            b = t if by_j else blk[t]
+            il = centre_b[t] + sh - a0 if by_j else cen[t]
             e = el_b[b]
             c0 = 0.0
             c1 = 0.0
             c2 = 0.0
-            for k in range(Dc):
-                c0 += w_ek[e, k] * d_bck[b, 0, k]
-            for k in range(Dc):
-                c1 += w_ek[e, k] * d_bck[b, 1, k]
-            for k in range(Dc):
-                c2 += w_ek[e, k] * d_bck[b, 2, k]
-            j = j_b[b] + sh
-            F_ic[j, 0] -= c0
-            F_ic[j, 1] -= c1
-            F_ic[j, 2] -= c2
-        for a in range(3):
-            for c in range(3):
-                acc = 0.0
-                for g in range(D):
-                    acc += dE_dG_ig[i, g] * dG_deps_igcc[gi, g, a, c]
-                W_cc[a, c] += acc
-    W_scc[s] = W_cc
+            for k in range(Dc):  # one loop, three SIMD accumulators: each w loaded once
+                w = w_iek[il, e, k]
+                c0 += w * d_bck[b, 0, k]
+                c1 += w * d_bck[b, 1, k]
+                c2 += w * d_bck[b, 2, k]
+            f0 -= c0
+            f1 -= c1
+            f2 -= c2
+        j = a0 + jl
+        F_ic[j, 0] = f0
+        F_ic[j, 1] = f1
+        F_ic[j, 2] = f2
+        if force_adjoint:
+            r0, r1, r2 = f0 - F_ref_ic[j, 0], f1 - F_ref_ic[j, 1], f2 - F_ref_ic[j, 2]
+            for t in range(lo, hi):  # the same blocks again, now in L1/L2
+                b = t if by_j else blk[t]
+                il = centre_b[t] + sh - a0 if by_j else cen[t]
+                e = el_b[b]
+                for k in range(Dc):
+                    u_iek[il, e, k] += d_bck[b, 0, k] * r0 + d_bck[b, 1, k] * r1 + d_bck[b, 2, k] * r2
+    if force_adjoint:
+        for il in range(na):
+            for e in range(n_sets):
+                for k in range(Dc):
+                    vF_ig[a0 + il, feature_ek[e, k]] -= u_iek[il, e, k]
 
 
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def _structure_force_adjoint(a0, a1, res_ic, gidx_i, shift_i, first_i, j_b, el_b, d_bck, feature_ek, vF_ig):
-    """vF_ig = −Σ_b Σ_c ∂G_ig/∂r_{j_b,c} res_{j_b,c} for the atoms a0…a1−1 of one structure."""
-    n_sets, Dc = feature_ek.shape
-    u_ek = np.empty((n_sets, Dc))
+def _structure_virial(s, a0, a1, dE_dG_ig, gidx_i, dG_deps_igcc, W_scc):
+    """Eq. 3 virial W_scc[s] = Σ_i Σ_g ∂E_i/∂G_ig ∂G_ig/∂ε (eV) of the atoms a0…a1−1 of structure s."""
+    D = dE_dG_ig.shape[1]
+    W_cc = np.zeros((3, 3))  # the structure's virial, written once (neighbouring structures share cache lines)
+    W_i = np.empty((3, 3))
     for i in range(a0, a1):
         gi = gidx_i[i]
-        sh = shift_i[i]
-        u_ek[:] = 0.0
-        for b in range(first_i[gi], first_i[gi + 1]):
-            e = el_b[b]
-            j = j_b[b] + sh
-            r0, r1, r2 = res_ic[j, 0], res_ic[j, 1], res_ic[j, 2]
-            for k in range(Dc):
-                u_ek[e, k] += d_bck[b, 0, k] * r0 + d_bck[b, 1, k] * r1 + d_bck[b, 2, k] * r2
-        for e in range(n_sets):
-            for k in range(Dc):
-                vF_ig[i, feature_ek[e, k]] -= u_ek[e, k]
+        W_i[:, :] = 0.0  # nine independent sums over g, read in memory order (not nine strided chains)
+        for g in range(D):
+            w = dE_dG_ig[i, g]
+            for a in range(3):
+                for c in range(3):
+                    W_i[a, c] += w * dG_deps_igcc[gi, g, a, c]
+        for a in range(3):
+            for c in range(3):
+                W_cc[a, c] += W_i[a, c]
+    W_scc[s] = W_cc
+
+
+@njit(cache=True)
+def _structure_stress_adjoint(s, a0, a1, gidx_i, dG_deps_igcc, W_scc, sigma_ref_sv, inv_volume, vS_ig):
+    """vS_ig = Σ_(a,b) ∂G_ig/∂ε_ab (σ_s − σ_ref,s)_ab / V_s for the atoms a0…a1−1 of structure s."""
+    D = vS_ig.shape[1]
+    w_hat = np.empty(6)
+    for k in range(6):
+        a, c = _VOIGT_AB[k, 0], _VOIGT_AB[k, 1]
+        w_hat[k] = (W_scc[s, a, c] * inv_volume - sigma_ref_sv[s, k]) * inv_volume
+    h0, h1, h2, h3, h4, h5 = w_hat[0], w_hat[1], w_hat[2], w_hat[3], w_hat[4], w_hat[5]
+    for i in range(a0, a1):  # Voigt xx yy zz yz xz xy, as _VOIGT_AB (no index table in the inner loop)
+        gi = gidx_i[i]
+        for g in range(D):
+            vS_ig[i, g] = (dG_deps_igcc[gi, g, 0, 0] * h0 + dG_deps_igcc[gi, g, 1, 1] * h1
+                           + dG_deps_igcc[gi, g, 2, 2] * h2 + dG_deps_igcc[gi, g, 1, 2] * h3
+                           + dG_deps_igcc[gi, g, 0, 2] * h4 + dG_deps_igcc[gi, g, 0, 1] * h5)
 
 
 @njit(cache=True, parallel=True)
-def _fused_kernel(dE_dG_ig, atom_offset_s, gidx_i, shift_i, first_i, j_b, el_b, d_bck, feature_ek, dG_deps_igcc,
-                  F_ref_ic, sigma_ref_sv, inv_volume_s, force_adjoint, stress_adjoint_s):
+def _fused_kernel(dE_dG_ig, atom_offset_s, gidx_i, shift_i, first_i, j_b, centre_b, el_b, d_bck, feature_ek,
+                  dG_deps_igcc, F_ref_ic, sigma_ref_sv, inv_volume_s, force_adjoint, stress_adjoint_s):
     """Per structure (in parallel): forces, virial and the unscaled adjoints vF, vS (block comment above)."""
     n, D = dE_dG_ig.shape
     S = atom_offset_s.shape[0] - 1
     F_ic = np.zeros((n, 3))
     W_scc = np.zeros((S, 3, 3))
-    res_ic = np.zeros((n, 3))
     vF_ig = np.zeros((n if force_adjoint else 0, D))
     vS_ig = np.zeros((n, D))
     for s in prange(S):
         a0, a1 = atom_offset_s[s], atom_offset_s[s + 1]
-        _structure_forces(s, a0, a1, dE_dG_ig, gidx_i, shift_i, first_i, j_b, el_b, d_bck, feature_ek,
-                          dG_deps_igcc, F_ic, W_scc)
-        if force_adjoint:
-            for j in range(a0, a1):
-                for c in range(3):
-                    res_ic[j, c] = F_ic[j, c] - F_ref_ic[j, c]
-            _structure_force_adjoint(a0, a1, res_ic, gidx_i, shift_i, first_i, j_b, el_b, d_bck, feature_ek, vF_ig)
+        _structure_forces_adjoint(a0, a1, dE_dG_ig, gidx_i, shift_i, first_i, j_b, centre_b, el_b, d_bck,
+                                  feature_ek, F_ref_ic, force_adjoint, F_ic, vF_ig)
+        _structure_virial(s, a0, a1, dE_dG_ig, gidx_i, dG_deps_igcc, W_scc)
         if stress_adjoint_s[s] and inv_volume_s[s] > 0:
-            w_hat = np.empty(6)
-            for k in range(6):
-                a, c = _VOIGT_AB[k, 0], _VOIGT_AB[k, 1]
-                w_hat[k] = (W_scc[s, a, c] * inv_volume_s[s] - sigma_ref_sv[s, k]) * inv_volume_s[s]
-            for i in range(a0, a1):
-                gi = gidx_i[i]
-                for g in range(D):
-                    acc = 0.0
-                    for k in range(6):
-                        acc += dG_deps_igcc[gi, g, _VOIGT_AB[k, 0], _VOIGT_AB[k, 1]] * w_hat[k]
-                    vS_ig[i, g] = acc
+            _structure_stress_adjoint(s, a0, a1, gidx_i, dG_deps_igcc, W_scc, sigma_ref_sv, inv_volume_s[s], vS_ig)
     return F_ic, W_scc, vF_ig, vS_ig
 
 
@@ -368,7 +468,7 @@ def forces_virials_adjoints(dE_dG_ig, atom_offset_s, gidx_i, shift_i, layout: Bl
     inv_v = np.where(volume_s > 0, 1.0 / np.where(volume_s > 0, volume_s, 1.0), 0.0)
     # (numba.parallel_chunksize(1), to hand out structures one at a time, made this kernel 7x slower: not used)
     return _fused_kernel(np.ascontiguousarray(dE_dG_ig, dtype=np.float64), atom_offset_s, gidx_i, shift_i,
-                         layout.first_i, layout.j_b, layout.el_b, layout.d_bck, layout.feature_ek,
+                         layout.first_i, layout.j_b, layout.centre_b, layout.el_b, layout.d_bck, layout.feature_ek,
                          dG_deps_igcc, np.ascontiguousarray(F_ref_ic, dtype=np.float64),
                          np.ascontiguousarray(sigma_ref_sv, dtype=np.float64), inv_v, bool(force_adjoint),
                          np.ascontiguousarray(stress_adjoint_s, dtype=np.bool_))

@@ -227,9 +227,9 @@ def derivative_layout(descriptors, species_i_global: np.ndarray, dtype="float64"
     """The compact copy of ``descriptors.dG_dr_bgc`` (``forces.compact_layout``), built at the first call
     for that array and kept while the array lives (None only if the stored blocks defy the layout).
 
-    Memory, in addition to the stored blocks: about Dc/D of them plus 9 bytes per block (two elements:
-    28.8 KiB per atom beside the 49.5 KiB stored at D = 50; one element: as much as the stored blocks,
-    reordered). ``dtype="float32"`` halves it and rounds dG/dr to 6e-8 relative: for training only,
+    Memory, in addition to the stored blocks: about Dc/D of them plus 17 bytes per block (two elements:
+    29.1 KiB per atom beside the 49.5 KiB stored at D = 50; one element: as much as the stored blocks,
+    reordered); ``estimate_training_derivative_bytes`` counts it. ``dtype="float32"`` halves it and rounds dG/dr to 6e-8 relative: for training only,
     never for predictions that are reported.
     """
     dG = descriptors.dG_dr_bgc
@@ -249,6 +249,27 @@ def derivative_layout(descriptors, species_i_global: np.ndarray, dtype="float64"
     _LAYOUTS[key] = (weakref.ref(dG), layout)
     weakref.finalize(dG, _LAYOUTS.pop, key, None)
     return layout
+
+
+def estimate_training_derivative_bytes(dataset, spec: ACSFSpec, sample: int = 32, seed: int = 0) -> float:
+    """Estimated bytes of descriptor derivatives that training on the whole ``dataset`` keeps in memory:
+    the stored dG/dr blocks, their indices and dG/dε (``describe.DatasetDescriptors.derivative_bytes_per_atom``)
+    plus the float64 compact copy the fused kernels read (``derivative_layout``: blocks, atom and centre
+    indices; at D = 50 about 60 % of the stored bytes with two elements, 100 % with one).
+
+    Measured exactly on a seeded sample of up to ``sample`` structures (``describe.sample_descriptors``)
+    and scaled by atom count. Not counted: G itself, batches, and the temporaries while the copy is
+    built (about 32 bytes per block, ~5 % of the copy).
+    """
+    from .describe import sample_descriptors
+
+    picked = sample_descriptors(dataset, spec, sample, seed)
+    if picked is None:
+        return 0.0
+    sub, desc = picked
+    layout = derivative_layout(desc, spec.species_index(sub.numbers))
+    per_atom = desc.derivative_bytes_per_atom + (layout.nbytes if layout is not None else 0) / max(len(desc.G_ig), 1)
+    return per_atom * float(dataset.n_atoms.sum())
 
 
 def make_batch(dataset, descriptors, structures, species_i_global: np.ndarray,

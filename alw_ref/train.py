@@ -56,11 +56,11 @@ import numpy as np
 from .acsf import PRESETS, ACSFSpec
 from .atomic import atomic_write, remove_stale_temporaries
 from .data import example_dataset_path, read_dataset
-from .describe import SINGULAR_DERIVATIVE, describe_dataset, estimate_derivative_bytes, singular_structures
+from .describe import SINGULAR_DERIVATIVE, describe_dataset, singular_structures
 from .cli import interrupts_raise
 from .errors import ALWError, DataError
 from .loss import FORMS
-from .model import load_batch
+from .model import estimate_training_derivative_bytes, load_batch
 from .potential import load_model, save_model
 from .runfiles import RunLock, dataset_fingerprint
 from .schedule import LR_SCHEDULES
@@ -264,7 +264,7 @@ def _check_data(data, spec, settings, train_idx):
 def _describe(data, spec, settings):
     quiet = settings["quiet"]
     budget = _memory_budget_bytes(settings["memory_budget"])
-    need = estimate_derivative_bytes(data, spec)
+    need = estimate_training_derivative_bytes(data, spec)  # stored derivatives + the kernels' compact copy
     stream = need > budget
     # neighbours within R_c, periodic images included (blocks sum images, the neighbour list does not):
     # the densest fully periodic structure's n/V times the sphere's volume

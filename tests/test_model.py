@@ -143,3 +143,26 @@ def test_fit_standardization_zero_variance_and_missing_element():
     np.testing.assert_allclose(mean[2], 0.0)
     G[:, 0] *= 3.0
     assert fit_standardization(G, species, 3)[1][0, 0] == 3.0
+
+
+def test_training_memory_estimate_counts_the_compact_copy():
+    """The memory check's estimate (``estimate_training_derivative_bytes``, from 8 of 40 structures of the
+    bundled Mo example) is within 1.25x of the real bytes training holds: describe_dataset's derivatives
+    plus the compact copy make_batch builds. The stored derivatives alone (``estimate_derivative_bytes``,
+    what the check used before) miss the copy: with one element it is as large as the stored blocks."""
+    from alw_ref.data import read_dataset
+    from alw_ref.describe import describe_dataset, estimate_derivative_bytes
+    from alw_ref.model import derivative_layout, estimate_training_derivative_bytes, make_batch
+    from alw_ref.train import EXAMPLE_TRAIN, example_path
+
+    full = read_dataset(example_path(EXAMPLE_TRAIN))
+    data = full.subset(np.arange(0, 160, 4))
+    spec = ACSFSpec(elements=(42,), rc=4.0, radial=RADIAL, angular=ANGULAR)
+    desc = describe_dataset(data, spec)
+    species = spec.species_index(data.numbers)
+    batch = make_batch(data, desc, np.arange(len(data)), species)
+    assert batch.layout is derivative_layout(desc, species)
+    real = desc.derivative_bytes_per_atom * len(desc.G_ig) + batch.layout.nbytes
+    estimate = estimate_training_derivative_bytes(data, spec, sample=8)
+    assert real / 1.25 <= estimate <= 1.25 * real, (estimate, real)
+    assert estimate_derivative_bytes(data, spec, sample=8) < 0.6 * real  # the old estimate: about half

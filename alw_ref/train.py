@@ -81,12 +81,12 @@ PAPER_PROTOCOL = dict(hidden=(30, 30), activation="tanh", lr=1e-3, lr_schedule="
                       average_epochs=1,
                       ema_decay=0.0, split=(0.7, 0.2, 0.1))
 #: The trainer's defaults (``benchmarks/bench_accuracy.py``).
-DEFAULTS = dict(weighting="softadapt", weights=(0.2, 0.7, 0.1), beta=1.0, softadapt_variant="relative",
+DEFAULTS = dict(weighting="softadapt", weights=(0.1, 0.8, 0.1), beta=1.0, softadapt_variant="relative",
                 slope_window=10, softadapt_prior=True, loss_weighted=False, average_epochs=10, limit_weights=None,
                 dwa_temperature=2.0,
                 loss="rmse", loss_scale="labels", hidden=(64, 64), activation="tanh", rc=5.5, spec=None,
                 preset="trainer",
-                epochs=600, batch_size=10, lr=2e-3, lr_schedule="exponential", min_lr=1e-5, lr_decay=1.0,
+                epochs=1200, batch_size=10, lr=2e-3, lr_schedule="exponential", min_lr=1e-5, lr_decay=1.0,
                 lr_factor=0.5, lr_patience=25, ema_decay=0.99, seed=0, split=(0.7, 0.2, 0.1))
 
 

@@ -10,7 +10,7 @@ substitutions, mechanically, to single lines (a trailing ``# comment`` is kept a
 
 - every line that starts with ``python -m alw_ref.train``:
     * ``--epochs N`` becomes ``--epochs max(1, N // 300)``, and a line without ``--epochs`` gets
-      ``--epochs 2`` (the default 600 // 300), so ``--resume --epochs 1200`` still continues the run;
+      ``--epochs 4`` (the default 1200 // 300), so ``--resume --epochs 2400`` still continues the run;
     * `` --spec <tmp>/small_spec.json --hidden 8,8 --threads 1 --cache-dir ''`` is appended (6 ACSF
       features, R_c 4 Å, ``ACSFSpec.default(("Mo",), 4.0, n_radial=4, zetas=(1.0,))``; 2 × 8 networks;
       one Numba thread; no descriptor cache in the user's home);
@@ -56,7 +56,7 @@ PROMISED = ["data.extxyz", "test.extxyz", "data.h5", "test.h5",
             "alw_eval/metrics.json", "alw_eval/parity.png", "committee/committee.csv",
             "nnp/input.nn", "nnp/scaling.data", "nnp/weights.042.data"]
 EPOCH_DIVISOR = 300
-DEFAULT_EPOCHS = 600
+DEFAULT_EPOCHS = 1200
 
 
 def blocks():
@@ -95,9 +95,9 @@ def test_fast_line_substitution():
     spec = Path("/s.json")
     tail = "--spec /s.json --hidden 8,8 --threads 1 --cache-dir ''"
     assert fast_line("python -m alw_ref.train d.h5 --out run", spec) == \
-        f"python -m alw_ref.train d.h5 --out run --epochs 2 {tail}"
-    assert fast_line("python -m alw_ref.train d.h5 --epochs 1200 --resume  # more", spec) == \
-        f"python -m alw_ref.train d.h5 --epochs 4 --resume {tail}  # more"
+        f"python -m alw_ref.train d.h5 --out run --epochs 4 {tail}"
+    assert fast_line("python -m alw_ref.train d.h5 --epochs 2400 --resume  # more", spec) == \
+        f"python -m alw_ref.train d.h5 --epochs 8 --resume {tail}  # more"
     assert fast_line("python -m alw_ref.evaluate run", spec) == "python -m alw_ref.evaluate run --cache-dir ''"
     assert fast_line("python -m alw_ref.export n2p2 run/best.h5 nnp/", spec) == \
         "python -m alw_ref.export n2p2 run/best.h5 nnp/"
@@ -169,9 +169,9 @@ def test_tutorial_runs(tmp_path):
     table = block_output(outputs, "python -m alw_ref.evaluate run")
     rows = {line.split()[0] for line in table.splitlines() if line.strip()}
     assert groups <= rows, f"evaluate table has no row for {sorted(groups - rows)}:\n{table}"
-    # --resume --epochs 1200 ran to 1200 // 300 = 4 epochs in all, one metrics row each
+    # --resume --epochs 2400 ran to 2400 // 300 = 8 epochs in all, one metrics row each
     epochs = [json.loads(line)["epoch"] for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
-    assert epochs == [1, 2, 3, 4]
+    assert epochs == list(range(1, 9))
     settings = {name: json.loads((tmp_path / name / "settings.json").read_text()) for name in ("run_s1", "finetuned")}
     # --config kept the rest, as the tutorial says: the resumed run's time limit, not its --resume
     assert settings["run_s1"]["seed"] == 1 and settings["run_s1"]["test_file"] == "test.h5"

@@ -91,7 +91,8 @@ MUTANTS = [
     M("K05", "alw_ref/model.py", "stress sign: σ = −W/V",
       "W_scc / batch.volume_s[:, None, None], np.nan)", "-W_scc / batch.volume_s[:, None, None], np.nan)"),
     M("K06", "alw_ref/loss.py", "energy-loss adjoint not divided by the atom count",
-      'dL_dE = w["energy"] * slopes["energy"] / batch.n_atoms_s', 'dL_dE = w["energy"] * slopes["energy"]'),
+      'u_i = (w["energy"] * factor["energy"] * res["energy"] / batch.n_atoms_s)',
+      'u_i = (w["energy"] * factor["energy"] * res["energy"])'),
     # --- trainer
     M("T01", "alw_ref/trainloop.py", "loss weights multiplied by the scales instead of divided",
       "return dict(zip(COMPONENTS, np.asarray(w, float) / term_scales(scales, form)))",

@@ -126,12 +126,14 @@ def descriptor_adjoint(Fbar_ic, What_icc, gidx_i, shift_i, block_first_i, block_
 
 # ---------------------------------------------------------------- block layouts read by the fused pass (issue 15)
 #
-# The fused pass reads blocks through a layout: block b of centre i (global numbering) is one of
-# first_i[i]:first_i[i+1]; its atom is j_b[b] (global) and d_bck[b, c, k] = ∂G_i,g/∂r_j,c for the
-# feature g = feature_ek[el_b[b], k], k < Dc: Cartesian component before feature, so that both the
-# force sum over features and the adjoint update run over contiguous memory (SIMD). The stored format
-# seen through this layout is a strided view with one row set, all D features.
-# The compact layout drops rows that are zero by construction: a neighbour j of element e changes only
+# The fused pass reads blocks through a layout. Block b, of centre i and atom j (global numbering), has
+# d_bck[b, c, k] = ∂G_i,g/∂r_j,c for the feature g = feature_ek[el_b[b], k], k < Dc: Cartesian component
+# before feature, so that both the force sum over features and the adjoint update run over contiguous
+# memory (SIMD). The stored format seen through this layout is a strided view with one row set, all D
+# features, grouped by centre: block b of centre i is one of first_i[i]:first_i[i+1], its atom j_b[b].
+# The compact layout is grouped by atom instead (neighbour-major): the blocks of atom j are
+# first_i[j]:first_i[j+1], in centre order, their centres centre_b[b] (issue 15: one read per step).
+# The compact layout also drops rows that are zero by construction: a neighbour j of element e changes only
 # the radial features of e and the angular features of pairs that contain e (Dc = 28 of D = 50 for the
 # benchmark spec, 22 of 36 for the paper's MoTe2 preset). The block j = i is stored as one piece per
 # element (rows of piece e: the features whose first row set is e, others zero). The row sets come

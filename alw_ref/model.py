@@ -258,8 +258,8 @@ def estimate_training_derivative_bytes(dataset, spec: ACSFSpec, sample: int = 32
     indices; at D = 50 about 60 % of the stored bytes with two elements, 100 % with one).
 
     Measured exactly on a seeded sample of up to ``sample`` structures (``describe.sample_descriptors``)
-    and scaled by atom count. Not counted: G itself, batches, and the temporaries while the copy is
-    built (about 32 bytes per block, ~5 % of the copy).
+    and scaled by atom count. Not counted: G itself, batches, and the index temporaries while the copy is
+    built (up to ~60 bytes per block, under 10 % of the copy).
     """
     from .describe import sample_descriptors
 

@@ -127,6 +127,18 @@ def goal_verdict(entry: dict) -> str:
             + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in ok.items()))
 
 
+def _read_results() -> dict:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+
+
+def _same_settings(entry: dict, variant: dict) -> bool:
+    """An entry counts as done only for the same variant *and* the same trainer defaults."""
+    from alw_ref.train import DEFAULTS
+
+    defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in DEFAULTS.items()}
+    return entry["variant"] == variant and entry.get("defaults") == defaults
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated subset of " + ", ".join(DATASETS))
@@ -138,14 +150,15 @@ def main(argv=None) -> int:
         print(f"skipped: {SHARED} is absent (the benchmark needs the shared DFT data)")
         return 0
     variant = json.loads(args.variant)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = _read_results()
     for name in args.datasets.split(","):
         key = f"{args.tag}/{name}"
-        if key in results and results[key]["variant"] == variant and not args.force:
+        if key in results and _same_settings(results[key], variant) and not args.force:
             print(f"{key}: done already ({results[key]['wall_s'] / 60:.1f} min)")
             continue
         print(f"{key}: training ...", flush=True)
-        results[key] = run_one(name, variant, args.tag)
+        entry = run_one(name, variant, args.tag)
+        results = {**_read_results(), key: entry}     # entries another run of this script added meanwhile stay
         from alw_ref.atomic import write_text
 
         write_text(RESULTS, json.dumps(results, indent=1))

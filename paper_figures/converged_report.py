@@ -220,7 +220,7 @@ def cost_section(records, epoch_time, infos) -> str:
         lines.append(f"Total ≈ {total:.0f} core-hours left: ≈ {total / 24:.1f} days on one dedicated core, "
                      f"{total / 48:.1f} on two.")
     if per_epoch and share:
-        lines.append(f" At the {share:.0%} of a core the `nice -n 19` worker gets on this shared machine, that is "
+        lines.append(f" At the {share:.0%} of a core the sweep's worker got on this shared machine, that is "
                      f"≈ {total / 24 / share:.0f} days of sweeping: it advances in the hours the other jobs leave a "
                      "core idle.\n")
     return "\n".join(lines) + "\n"

@@ -437,7 +437,7 @@ def _parse_args(argv):
                    help="descriptor spec JSON file instead of --preset (default: none)")
     p.add_argument("--preset", choices=PRESETS, default="trainer",
                    help="named descriptor set, the same in train, describe and oracle (default: %(default)s = "
-                        "the trainer's set ACSFSpec.trainer; default = the smaller ACSFSpec.default; "
+                        "the trainer's set ACSFSpec.trainer; default = the smaller ACSFSpec.default; rich = ACSFSpec.rich; "
                         "mote2_paper = AtomDNN's 36-feature Mo/Te set, R_c 6.5 Å)")
     p.add_argument("--rc", type=_positive(float, "a cutoff in Å"), default=None,
                    help=f"cutoff radius in Å for --preset trainer/default (default: {PRESET_RC})")

@@ -347,7 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
            "no EMA); other options override it")
     a("--preset", choices=PRESETS, default=d["preset"], help="named descriptor set, the same in train, describe "
       "and oracle: 'trainer' (ACSFSpec.trainer for the elements and --rc), 'default' (the smaller "
-      "ACSFSpec.default) or 'mote2_paper' (the paper's 36 Mo/Te features, R_c 6.5 Å)")
+      "ACSFSpec.default), 'rich' (ACSFSpec.rich: better forces, worse energies on mlearn Mo) or 'mote2_paper' "
+      "(the paper's 36 Mo/Te features, R_c 6.5 Å)")
     a("--spec", help="descriptor spec JSON file instead of --preset (default: none)", show=False)
     a("--rc", type=float, default=d["rc"], help="cutoff radius in Å of the trainer and default presets")
     a("--valid-file", help="dataset.h5 of validation structures (then the dataset is not split for validation)",

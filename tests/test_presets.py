@@ -12,7 +12,14 @@ from trainkit import SMALL_ARGS, write_small
 import h5py
 
 #: What each name must mean, written out here (not through ACSFSpec.preset): Mo data, R_c 4 Å.
+def _pm(etas, zetas):
+    return tuple((e, z, lam) for e in etas for z in zetas for lam in (1.0, -1.0))
+
+
 EXPECTED = {"trainer": ACSFSpec.trainer((42,), 4.0), "default": ACSFSpec.default((42,), 4.0),
+            "rich": ACSFSpec((42,), 4.0, radial=ACSFSpec.trainer((42,), 4.0).radial,
+                             angular=_pm((0.001, 0.01, 0.036, 0.071, 0.179), (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)),
+                             angular_g5=_pm((0.001, 0.01), (1.0, 4.0))),
             "mote2_paper": ACSFSpec.mote2_paper()}
 
 

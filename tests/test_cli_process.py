@@ -28,9 +28,18 @@ def _interrupt_after(command, delay_s):
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_ctrl_c_while_importing_is_one_line(command):
-    """SIGINT 0.2 s and 0.4 s after the start (imports take longer here; a child that already finished
-    --help exits 0): every outcome is clean, and at least one interrupted the imports."""
-    outcomes = [_interrupt_after(command, delay) for delay in (0.2, 0.4)]
-    for code, err in outcomes:
-        assert "Traceback" not in err and code in (0, 130), err
+    """SIGINT 0.2 s, 0.4 s, … after the start until one lands inside the imports. Every outcome is clean:
+    status 130 with the one line; 0 (the child had already finished --help); or death by SIGINT with nothing
+    written, when the signal came before the interpreter installed any handler (CI's first, cold start took
+    longer than 0.2 s to get there)."""
+    outcomes = []
+    for delay in (0.2, 0.4, 0.7, 1.0, 1.5):
+        code, err = _interrupt_after(command, delay)
+        outcomes.append((code, err))
+        assert "Traceback" not in err, err
+        assert code in (0, 130, -signal.SIGINT), (code, err)
+        if code == -signal.SIGINT:
+            assert err == "", err
+        if code == 130:
+            break
     assert (130, f"{command}: interrupted\n") in outcomes, outcomes

@@ -67,7 +67,8 @@ except ImportError:  # not POSIX: no cache lock
     fcntl = None
 
 from . import descriptor_cache as _cache
-from .acsf import PRESET_RC, PRESETS, ACSFSpec, descriptors_from_pairs
+from .acsf import descriptors_from_pairs
+from .acsf_spec import PRESET_RC, PRESETS, ACSFSpec
 from .atomic import deferred_interrupt, interrupt_point, remove_stale_temporaries
 from .descriptor_cache import CACHE_VERSION
 from .elements import chemical_symbol

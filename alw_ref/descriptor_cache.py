@@ -50,7 +50,7 @@ import h5py
 import numpy as np
 
 from . import __version__
-from .acsf import ACSFSpec
+from .acsf_spec import ACSFSpec
 from .atomic import atomic_write, deferred_interrupt, interrupt_point, write_text
 
 #: Bump when the descriptor kernels change numerically or the layout changes: old files are ignored.

@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .acsf import ACSFSpec
+from .acsf_spec import ACSFSpec
 from .atomic import _umask, write_text
 from .elements import atomic_number, chemical_symbol
 from .cli import interrupts_raise

@@ -30,7 +30,8 @@ import numpy as np
 
 from . import forces as _forces
 from . import mlp
-from .acsf import ACSFSpec, compute_acsf
+from .acsf import compute_acsf
+from .acsf_spec import ACSFSpec
 from .units import VOIGT_PAIRS
 
 #: Largest |s| treated as zero variance (descriptor units); such features get s = 1.

@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 
 from . import __version__
-from .acsf import ACSFSpec
+from .acsf_spec import ACSFSpec
 from .atomic import atomic_write
 from .data import _check_min_distance
 from .errors import DataError, ModelError

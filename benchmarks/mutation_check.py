@@ -1,7 +1,7 @@
 """Mutation check: plant plausible bugs, one at a time, in a temporary copy of the repository and see which
 the tests catch (issue 14, "a habit"). Not in CI (minutes to an hour); run it before resolving an issue that
-touches the kernels, the trainer, metrics, weighting, the oracle writer, the converter, the exporter or the
-paper-figure aggregates, and quote its table.
+touches the kernels, the descriptor presets, the trainer, metrics, weighting, the oracle writer or comparison,
+the converter, the exporter or the paper-figure aggregates, and quote its table.
 
     python benchmarks/mutation_check.py                 # every mutant; table + benchmarks/results/mutation_check.json
     python benchmarks/mutation_check.py --list          # the mutants and the tests each runs
@@ -40,6 +40,7 @@ TRAINER_TESTS = ("tests/test_trainloop.py", "tests/test_trainsetup.py", "tests/t
 #: Test files run for a mutant of each file, most specific first (missing files are left out).
 TESTS = {
     "alw_ref/acsf.py": ("tests/test_acsf.py",),
+    "alw_ref/acsf_spec.py": ("tests/test_presets.py", "tests/test_acsf.py"),
     "alw_ref/forces.py": ("tests/test_model.py", "tests/test_loss.py"),
     "alw_ref/model.py": ("tests/test_model.py", "tests/test_loss.py"),
     "alw_ref/loss.py": ("tests/test_loss.py", "tests/test_trainloop.py"),
@@ -52,6 +53,7 @@ TESTS = {
     "alw_ref/metrics.py": ("tests/test_metrics.py", "tests/test_train.py", "tests/test_trainloop.py",
                            "tests/test_trainsetup.py"),
     "alw_ref/oracle.py": ("tests/test_oracle.py",),
+    "alw_ref/oracle_format.py": ("tests/test_oracle.py",),
     "alw_ref/convert.py": ("tests/test_convert.py",),
     "alw_ref/export.py": ("tests/test_export.py",),
     "paper_figures/sweep.py": ("tests/test_paper_figures.py",),
@@ -84,6 +86,8 @@ MUTANTS = [
       "pre4 = 2.0 ** (1.0 - g4_zeta)", "pre4 = 2.0 ** (-g4_zeta)"),
     M("K02", "alw_ref/acsf.py", "G4 derivative: Gaussian term −ηR instead of −2ηR",
       "a_j = A * (dF4_j - 2.0 * eta * Rj * F)", "a_j = A * (dF4_j - eta * Rj * F)"),
+    M("K07", "alw_ref/acsf_spec.py", "trainer preset with ζ = 8 in place of ζ = 16",
+      "zetas=(1.0, 2.0, 4.0, 16.0), g5_etas=()", "zetas=(1.0, 2.0, 4.0, 8.0), g5_etas=()"),
     M("K03", "alw_ref/forces.py", "force scatter sign: F_j += instead of −=",
       "F_ic[j, c] -= c_bc[boff_i[i] + k, c]", "F_ic[j, c] += c_bc[boff_i[i] + k, c]"),
     M("K04", "alw_ref/forces.py", "descriptor adjoint of the force loss with the wrong sign",
@@ -165,6 +169,8 @@ MUTANTS = [
       'pre + "stress": pred.stress_sv[k]', 'pre + "stress": -pred.stress_sv[k]', select=WITHOUT_FROZEN),
     M("O02", "alw_ref/oracle.py", "oracle forces written with the opposite sign",
       'pre + "forces": pred.forces_ic[a0:a1]', 'pre + "forces": -pred.forces_ic[a0:a1]', select=WITHOUT_FROZEN),
+    M("O03", "alw_ref/oracle_format.py", "--compare accepts a reference without structures (nothing compared)",
+      "if not isinstance(n, (int, np.integer)) or n < 1:", "if not isinstance(n, (int, np.integer)):"),
     # --- converter
     M("C01", "alw_ref/convert.py", "AtomDNN stress kept in the VASP sign",
       "stress=-raw_stress * KBAR_TO_EV_PER_A3", "stress=raw_stress * KBAR_TO_EV_PER_A3"),

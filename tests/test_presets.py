@@ -1,6 +1,7 @@
 """Issue 13: ``--preset NAME`` names the same descriptor set in train, describe and oracle."""
 import json
 
+import numpy as np
 import pytest
 
 from alw_ref import describe, oracle
@@ -11,16 +12,33 @@ from trainkit import SMALL_ARGS, write_small
 
 import h5py
 
-#: What each name must mean, written out here (not through ACSFSpec.preset): Mo data, R_c 4 Å.
+#: What each name must mean, written out here from the constructors' docstrings (not through ACSFSpec): the
+#: elements, R_c (Å), G2 rows (η Å⁻², R_s Å), G4 rows and G5 rows (η Å⁻², ζ, λ) of a preset for Mo data.
 def _pm(etas, zetas):
     return tuple((e, z, lam) for e in etas for z in zetas for lam in (1.0, -1.0))
 
 
-EXPECTED = {"trainer": ACSFSpec.trainer((42,), 4.0), "default": ACSFSpec.default((42,), 4.0),
-            "rich": ACSFSpec((42,), 4.0, radial=ACSFSpec.trainer((42,), 4.0).radial,
-                             angular=_pm((0.001, 0.01, 0.036, 0.071, 0.179), (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)),
-                             angular_g5=_pm((0.001, 0.01), (1.0, 4.0))),
-            "mote2_paper": ACSFSpec.mote2_paper()}
+def _grid(rc, n, r_min=0.5):
+    """The shifted radial grid: n centres R_s evenly spaced on [r_min, rc] Å, η = 1/(2ΔR²) Å⁻²."""
+    step = (rc - r_min) / (n - 1)
+    return tuple((0.5 / step ** 2, r_min + k * step) for k in range(n))
+
+
+def expected(name, rc=4.0):
+    return {"trainer": ((42,), rc, _grid(rc, 16), _pm((0.001, 0.01, 0.05), (1.0, 2.0, 4.0, 16.0)), ()),
+            "default": ((42,), rc, _grid(rc, 8), _pm((0.005,), (1.0, 4.0, 16.0)), ()),
+            "rich": ((42,), rc, _grid(rc, 16),
+                     _pm((0.001, 0.01, 0.036, 0.071, 0.179), (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)),
+                     _pm((0.001, 0.01), (1.0, 4.0))),
+            "mote2_paper": ((42, 52), 6.5, ((0.0, 0.0),) + tuple((e, 0.0) for e in (0.01, 0.1, 1.0, 5.0, 10.0)),
+                            _pm((0.01,), (0.08, 1.0, 10.0, 100.0)), ())}[name]
+
+
+def assert_is_preset(spec, name, rc=4.0):
+    """``spec`` is preset ``name`` as written out above (the grid's rows to 1e-14: linspace rounds differently)."""
+    elements, rc, radial, angular, angular_g5 = expected(name, rc)
+    assert (spec.elements, spec.rc, spec.angular, spec.angular_g5) == (elements, rc, angular, angular_g5)
+    np.testing.assert_allclose(spec.radial, radial, rtol=1e-14, atol=0)
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -31,12 +49,12 @@ def test_preset_means_the_same_in_every_command(name, tmp_path):
     run = tmp_path / "run"
     assert train_mod.main([str(data), *args, *rc, "--preset", name, "--epochs", "1", "--out", str(run)]) == 0
     used = json.loads((run / "settings.json").read_text())["spec_used"]
-    assert ACSFSpec.from_dict(used) == EXPECTED[name]
+    assert_is_preset(ACSFSpec.from_dict(used), name)
     assert describe.main([str(data), "--preset", name, *rc, "--out", str(tmp_path / "g.h5"), "--quiet"]) == 0
-    assert read_descriptors(tmp_path / "g.h5").spec == EXPECTED[name]
+    assert_is_preset(read_descriptors(tmp_path / "g.h5").spec, name)
     assert oracle.main([str(data), "--preset", name, *rc, "-o", str(tmp_path / "o.h5")]) == 0
     with h5py.File(tmp_path / "o.h5", "r") as f:
-        assert ACSFSpec.from_json(f.attrs["spec"]) == EXPECTED[name]
+        assert_is_preset(ACSFSpec.from_json(f.attrs["spec"]), name)
 
 
 def test_trainer_preset_is_what_every_command_uses_by_default(tmp_path):
@@ -44,10 +62,10 @@ def test_trainer_preset_is_what_every_command_uses_by_default(tmp_path):
     assert train_mod.DEFAULTS["preset"] == "trainer" and train_mod.DEFAULTS["rc"] == 5.5
     data = write_small(tmp_path / "d.h5", n=2)
     assert describe.main([str(data), "--out", str(tmp_path / "g.h5"), "--quiet"]) == 0
-    assert read_descriptors(tmp_path / "g.h5").spec == ACSFSpec.trainer((42,), 5.5)
+    assert_is_preset(read_descriptors(tmp_path / "g.h5").spec, "trainer", rc=5.5)
     assert oracle.main([str(data), "--preset", "trainer", "-o", str(tmp_path / "o.h5")]) == 0
     with h5py.File(tmp_path / "o.h5", "r") as f:
-        assert ACSFSpec.from_json(f.attrs["spec"]) == ACSFSpec.trainer((42,), 5.5)
+        assert_is_preset(ACSFSpec.from_json(f.attrs["spec"]), "trainer", rc=5.5)
 
 
 @pytest.mark.parametrize("command", ["train", "describe", "oracle"])

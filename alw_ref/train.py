@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .acsf import PRESETS, ACSFSpec
+from .acsf_spec import PRESETS, ACSFSpec
 from .atomic import atomic_write, remove_stale_temporaries
 from .data import example_dataset_path, read_dataset
 from .describe import SINGULAR_DERIVATIVE, describe_dataset, singular_structures
@@ -114,6 +114,10 @@ def _settings_dict(dataset, kw: dict) -> dict:
             kw = {**kw, "test_file": str(example_path(EXAMPLE_TEST))}
     if kw["split"] is None:                   # 70/20/10 (the paper's); 90/10 train/val beside a --test-file
         kw = {**kw, "split": (0.9, 0.1, 0.0) if kw["test_file"] else DEFAULTS["split"]}
+    if kw["spec"]:                            # the spec decides the descriptors: no preset was used
+        kw = {**kw, "preset": None}
+    elif kw["preset"] is None:
+        raise ValueError("--preset None: only with --spec (a spec file or JSON); name a preset or give --spec")
     s = {"dataset": str(dataset), **kw}
     for key in ("weights", "hidden", "split", "limit_weights"):
         if s.get(key) is not None:
@@ -171,6 +175,13 @@ def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def _compared_on_resume(settings):
+    """The settings ``--resume`` compares with the checkpoint's: all but ``preset`` when a spec is given (the spec
+    decides the descriptors and is compared; runs trained before ``preset`` became null with a spec recorded
+    the unused default "trainer" there, and must still resume)."""
+    return {k: v for k, v in settings.items() if not (k == "preset" and settings["spec"])}
+
+
 def _read_inputs(settings):
     """(data, fingerprint, spec, (train, val, test) index arrays, file labels) from the dataset files."""
     parts = [read_dataset(settings["dataset"])]
@@ -182,7 +193,7 @@ def _read_inputs(settings):
     if init is not None:
         spec = init.spec
         given = settings["spec"] and ACSFSpec.from_json(settings["spec"]).to_dict() != spec.to_dict()
-        if given or settings["preset"] != DEFAULTS["preset"]:
+        if given or settings["preset"] not in (None, DEFAULTS["preset"]):
             raise ValueError(f"--init-model {settings['init_model']} has its own descriptors; --spec/--preset "
                              "differ from them (leave them out when fine-tuning)")
     elif settings["spec"]:
@@ -200,7 +211,7 @@ def _train_locked(out, settings, stop, t_start):
         import numba
 
         numba.set_num_threads(settings["threads"])
-    ckpt = load_resume(out, settings) if settings["resume"] else None
+    ckpt = load_resume(out, _compared_on_resume(settings)) if settings["resume"] else None
     data, fingerprint, acsf_spec, (train_idx, val_idx, test_idx), init = _read_inputs(settings)
     if init is not None:                       # fine-tuning: the network is the model's, whatever --hidden says
         settings = {**settings, "hidden": list(init.hidden), "activation": init.activation, "rc": acsf_spec.rc}
@@ -452,7 +463,7 @@ def parse(argv=None) -> dict:
     kw = vars(parser.parse_args(argv))
     for key in ("config", "protocol"):
         kw.pop(key)
-    if kw["preset"] != DEFAULTS["preset"] and kw["spec"]:
+    if kw["preset"] not in (None, DEFAULTS["preset"]) and kw["spec"]:   # None: a --config with a spec
         parser.error("give --preset or --spec, not both")
     if kw["preset"] == "mote2_paper" and kw["rc"] != DEFAULTS["rc"]:
         parser.error("--preset mote2_paper fixes R_c = 6.5 Å; leave out --rc")

@@ -7,8 +7,10 @@ scales s_E = RMS of (E − n ε)/n, s_F = RMS of the force components, s_S = RMS
 (1 eV/Å³ = 1.602176634e-19 J / 1e-30 m³ = 160.2176634 GPa), all over the hand-split training structures; relative tolerance 1e-12.
 """
 
+import json
 import os
 
+import h5py
 import numpy as np
 import pytest
 from trainkit import (
@@ -23,6 +25,7 @@ from trainkit import (
 )
 
 from alw_ref import train as train_mod
+from alw_ref.acsf import ACSFSpec
 from alw_ref.data import read_dataset
 from alw_ref.potential import load_model
 from alw_ref.trainsetup import label_scales, split_for_files
@@ -198,3 +201,34 @@ def test_a_huge_cutoff_is_named_before_the_descriptors(tmp_path, capsys):
     spec.write_text('{"elements": [42], "rc": 4.0, "radial": [[0.1, 0.0]]}')
     train_mod.train(small, out=tmp_path / "ok", spec=str(spec), epochs=0, cache_dir="", plots=False, quiet=True)
     assert "neighbours per atom" not in capsys.readouterr().err
+
+
+def test_a_spec_run_records_no_preset_and_config_and_resume_still_work(data_path, tmp_path):
+    """With a spec file the spec decides the descriptors, so settings.json records ``"preset": null`` (it said
+    "trainer", a preset that was not used). ``--config`` of that settings.json reproduces the run row for row;
+    a run folder written before (``"preset": "trainer"`` beside the spec in settings.json and the checkpoint,
+    as in paper_figures' MoTe2 runs) still resumes to the same rows; a null preset without a spec is refused
+    before --out is touched."""
+    spec = tmp_path / "spec.json"
+    ACSFSpec.default((42,), 4.0).to_json(spec)
+    opts = dict(SMALL, spec=str(spec), epochs=3)
+    first = train_mod.train(data_path, out=tmp_path / "a", **opts)
+    saved = json.loads((tmp_path / "a" / "settings.json").read_text())
+    assert saved["preset"] is None and saved["spec"] == str(spec)
+    kw = train_mod.parse(["--config", str(tmp_path / "a" / "settings.json"), "--out", str(tmp_path / "b")])
+    assert kw["preset"] is None and kw["spec"] == str(spec)
+    assert strip_time(train_mod.train(kw.pop("dataset"), **kw).rows) == strip_time(first.rows)
+
+    old = tmp_path / "old"                     # a run as the trainer wrote it before: preset "trainer" recorded
+    train_mod.train(data_path, out=old, **{**opts, "epochs": 2})
+    with h5py.File(old / "checkpoint.h5", "a") as f:
+        f.attrs["settings"] = json.dumps({**json.loads(f.attrs["settings"]), "preset": "trainer"})
+    (old / "settings.json").write_text(json.dumps({**json.loads((old / "settings.json").read_text()),
+                                                   "preset": "trainer"}))
+    kw = train_mod.parse(["--config", str(old / "settings.json"), "--out", str(old), "--resume", "--epochs", "3"])
+    assert kw["preset"] == "trainer" and kw["spec"] == str(spec)
+    assert strip_time(train_mod.train(kw.pop("dataset"), **kw).rows) == strip_time(first.rows)
+
+    with pytest.raises(ValueError, match=r"--preset None: only with --spec"):
+        train_mod.train(data_path, out=tmp_path / "none", **{**SMALL, "preset": None})
+    assert not (tmp_path / "none").exists()

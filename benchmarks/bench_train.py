@@ -1,33 +1,31 @@
 """Benchmark: seconds per epoch and peak memory of training, and where the time goes.
 
-Cases (fixed settings ``SETTINGS``, the trainer's defaults when this benchmark was written: ``ACSFSpec.default``
-at R_c = 5 Å, 2 × 30 tanh per element, batches of 30 structures, Adam lr 1e-3, SoftAdapt, RMSE loss, split
-0.7/0.2/0.1, seed 0):
+Every run is the trainer itself, ``alw_ref.train.train(...)`` (``cache_dir=''``, ``quiet=True``, ``plots=False``),
+with the fixed settings ``SETTINGS``: the paper's protocol (2 × 30 tanh per element, batches of 30 structures,
+Adam at a constant lr 1e-3, SoftAdapt ``l2`` with β = 1 over one epoch, raw RMSE terms, no EMA, split
+0.7/0.2/0.1, seed 0) on ``ACSFSpec.default`` at R_c = 5 Å (``--preset default --rc 5``). Cases:
   example   — the bundled mlearn Mo set (``alw_ref.data.example_dataset_path()``, 217 structures);
   generated — ``--atoms`` atoms (default 15 000) of rattled Mo/Te rock-salt cells of ``--cell-atoms``
               atoms each (``bench_acsf.rocksalt``) with random labels (``bench_model.labelled_dataset``:
               energy, forces and stress on every structure), written to a temporary dataset.h5.
 
 For each case, three fresh processes (so that each has its own peak RSS):
-  loop   — the steps of ``alw_ref.train.train`` for ``--epochs`` epochs, each piece timed with
-           time.perf_counter: data loading, descriptors (``describe_dataset``, no cache), setup
-           (model, standardisation, reference energies, the initial loss L_k(0)), and per epoch: batch
-           assembly (``make_batch``; the first call builds the dataset's compact copy of dG/dr), forward
-           (``predict_batch``, or with a gradient ``predict_with_adjoints``: E, F, σ and, fused with them since
-           issue 15, the force/stress adjoints), gradient (the rest of ``loss.loss_and_gradient``: residuals,
-           loss, batch scalars, ∂L/∂θ), optimizer
-           (``Adam.step``), validation (batches + forward + loss, no gradient), weighting and bookkeeping
-           (SoftAdapt driver, shuffling, finiteness check, pooled sums), epoch I/O (the metrics row, ``best.h5``
-           when the validation loss improves; the trainer's checkpoint every 30 s is left out); then the
-           final evaluation of the best model on every split.
-           ``loss.loss_and_gradient`` runs unchanged: its ``predict_batch``/``predict_with_adjoints`` (and
-           the Numba kernels ``forces.forces_and_virials``, ``forces.forces_virials_adjoints`` and
-           ``forces.descriptor_adjoint``, shown as "of which" rows) are wrapped by timers while the
-           benchmark runs, so "gradient" = time in ``loss_and_gradient`` − time in the forward;
-  train  — one plain ``alw_ref.train.train(...)`` call with the same settings (``cache_dir=''``,
-           ``quiet=True``, ``plots=False``), timed as a whole; its per-epoch ``time_s`` rows are the
-           reference for the loop's "epoch compute" (everything in an epoch except checkpoint I/O, which
-           ``train`` also leaves out of ``time_s``);
+  loop   — ``train()`` for ``--epochs`` epochs with time.perf_counter timers around the functions it calls,
+           swapped in for the run (module attributes looked up at call time; restored at the end):
+           data loading (``read_dataset``), descriptors (``describe_dataset``, no cache), setup
+           (``trainloop.fresh_state``: model, standardisation, reference energies, the initial loss L_k(0)),
+           the epochs (``trainloop.run_epochs``) and the final evaluation (``trainloop.finish``). Inside the
+           epochs: batch assembly (``model.load_batch``; the first call builds the dataset's compact copy of
+           dG/dr), forward (``predict_batch``/``predict_with_adjoints``: E, F, σ and, fused with them, the
+           force/stress adjoints), gradient (the rest of ``loss.loss_and_gradient``: residuals, loss, batch
+           scalars, ∂L/∂θ), optimizer (``Adam.step``), validation (``trainloop._validate``), epoch I/O
+           (``append_row``, ``best.h5`` when the validation loss improves, the checkpoints) and, as the
+           remainder of the epochs' own ``time_s``, weighting and bookkeeping (SoftAdapt, EMA, schedule,
+           shuffling, finiteness checks, pooled sums). The Numba kernels ``forces.forces_and_virials``,
+           ``forces.forces_virials_adjoints`` and ``forces.descriptor_adjoint`` are shown as "of which" rows.
+           Epoch compute = the trainer's ``time_s`` of each metrics row (everything in an epoch but its I/O);
+  train  — the same ``train()`` call without timers, timed as a whole: its ``time_s`` rows and wall time
+           show what the timers cost;
   memory — the loop again for one epoch under ``tracemalloc`` (kept out of the timed runs: tracing
            slows allocation).
 
@@ -42,8 +40,8 @@ Memory, two different numbers:
 validation split, 2/7 as many atoms, without gradients). Numba threads: ``--threads`` (default: all
 cores, as ``train``). NumPy's BLAS threads matter (its threads compete with Numba's on a small or
 shared machine): the loop and the train() call run once per entry of ``--blas-threads`` (default
-``default,1``: the BLAS library's own thread count, which is what ``python -m alw_ref.train`` gets,
-and one thread, set through OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS in the child's
+``default,1``: the BLAS library's own thread count, and one thread, which is what ``python -m
+alw_ref.train`` sets, through OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS in the child's
 environment); the memory run uses the first entry. Prints three tables and writes JSON (default
 ``benchmarks/results/bench_train.json``). Times on a shared machine vary by 2× or more between runs:
 the load average at start and end is printed and stored.
@@ -70,21 +68,25 @@ from pathlib import Path
 # ru_maxrss (which on Linux starts at the parent's RSS when the child is spawned) is their own.
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+#: train() options of every run: the paper's protocol (``alw_ref.train.PAPER_PROTOCOL``, written out: this
+#: process imports no alw_ref) with SoftAdapt at β = 1 and equal initial weights, on ``ACSFSpec.default`` at 5 Å.
 SETTINGS = dict(weighting="softadapt", weights=(1 / 3, 1 / 3, 1 / 3), beta=1.0, softadapt_variant="l2",
-                loss="rmse", hidden=(30, 30), activation="tanh", rc=5.0, batch_size=30, lr=1e-3, seed=0,
+                slope_window=1, softadapt_prior=False, loss_weighted=False, average_epochs=1, loss="rmse",
+                loss_scale="none", hidden=(30, 30), activation="tanh", preset="default", rc=5.0, batch_size=30,
+                lr=1e-3, lr_schedule="constant", lr_decay=1.0, min_lr=0.0, ema_decay=0.0, seed=0,
                 split=(0.7, 0.2, 0.1))
 #: Per-epoch pieces of the loop, in table order (keys of ``Clock.seconds``).
 EPOCH_PIECES = ("batch", "forward", "force_kernel", "gradient", "adjoint_kernel", "optimizer", "validation",
                 "weighting", "io")
 PIECE_NAMES = {"load": "read dataset.h5", "descriptors": "descriptors (describe_dataset)",
-               "setup": "setup + initial loss L_k(0)", "batch": "batch assembly (make_batch)",
+               "setup": "setup + initial loss L_k(0)", "batch": "batch assembly (load_batch)",
                "forward": "forward (predict_batch: E, F, σ)",
                "force_kernel": "  of which force/virial kernel (fused with the adjoint)",
                "gradient": "gradient (rest of loss_and_gradient)",
                "adjoint_kernel": "  of which separate descriptor-adjoint kernel",
                "optimizer": "optimizer (Adam.step)", "validation": "validation (no gradient)",
-               "weighting": "weighting + bookkeeping", "io": "epoch I/O (metrics row, best.h5)",
-               "final": "final evaluation (3 splits)", "untimed": "untimed remainder"}
+               "weighting": "weighting + bookkeeping (rest)", "io": "epoch I/O (row, best.h5, checkpoint)",
+               "final": "final evaluation (finish)", "untimed": "untimed remainder"}
 MIB = 2.0 ** 20
 #: Environment variables that set the thread count of NumPy's BLAS (read when NumPy loads).
 BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -135,11 +137,17 @@ class Memory:
             self.held[name] = current
 
 
-def timed(clock: Clock, piece: str, fn):
-    """``fn`` with its time added to ``clock`` under "<clock.phase>:<piece>"."""
+def timed(clock: Clock, piece: str, fn, phase: str | None = None):
+    """``fn`` with its time added to ``clock`` under "<clock.phase>:<piece>"; with ``phase``, the pieces timed
+    inside ``fn`` count under that phase."""
     def wrapper(*a, **k):
-        with clock(f"{clock.phase}:{piece}"):
-            return fn(*a, **k)
+        outer = clock.phase
+        clock.phase = phase or outer
+        try:
+            with clock(f"{outer}:{piece}"):
+                return fn(*a, **k)
+        finally:
+            clock.phase = outer
     return wrapper
 
 
@@ -168,7 +176,7 @@ def worker_prepare(args) -> dict:
 
 
 def worker_train(args) -> dict:
-    """One plain ``train()`` call, timed as a whole."""
+    """One ``train()`` call without timers, timed as a whole."""
     sys.path.insert(0, str(REPO))
     from alw_ref.train import train
 
@@ -183,143 +191,76 @@ def worker_train(args) -> dict:
 
 
 def worker_loop(args) -> dict:
-    """The steps of ``train()`` with a timer around each piece (module docstring)."""
+    """``train()`` with timers around the functions it calls (module docstring)."""
     sys.path.insert(0, str(REPO))
+    import inspect
+
     import numba
-    import numpy as np
 
     import alw_ref.forces as forces_module
     import alw_ref.loss as loss_module
-    from alw_ref.acsf import ACSFSpec
-    from alw_ref.data import read_dataset, split_indices
-    from alw_ref.describe import describe_dataset
-    from alw_ref.loss import COMPONENTS, loss_and_gradient
-    from alw_ref.metrics import evaluate
-    from alw_ref.model import Model, fit_reference_energies, fit_standardization, make_batch
-    from alw_ref.optim import Adam, AdamSettings
-    from alw_ref.potential import load_model, save_model
-    from alw_ref.runfiles import append_row
-    from alw_ref.trainloop import _parts_from_sums
-    from alw_ref.weighting import LossWeighting
+    import alw_ref.train as train_module
+    import alw_ref.trainloop as loop_module
+    from alw_ref.optim import Adam
 
-    if args.threads:
-        numba.set_num_threads(args.threads)
-    rss0 = _maxrss_mib()
-    clock, mem = Clock(), Memory(args.trace)
-    # loss_and_gradient and predict_batch run unchanged; the functions they look up at call time are
-    # replaced by timed wrappers for the duration of the run (restored at the end).
-    wrapped = [(loss_module, "predict_batch", "forward"),
-               (loss_module, "predict_with_adjoints", "forward"),
-               (forces_module, "forces_and_virials", "force kernel"),
-               (forces_module, "forces_virials_adjoints", "force kernel"),
-               (forces_module, "descriptor_adjoint", "adjoint kernel")]
-    originals = [(mod, attr, getattr(mod, attr)) for mod, attr, _ in wrapped]
-    for (mod, attr, piece), (_, _, inner) in zip(wrapped, originals):
-        setattr(mod, attr, timed(clock, piece, inner))
-    S = SETTINGS
-    form, bs = S["loss"], S["batch_size"]
-    rss = {"after_imports": rss0}
-    out = Path(tempfile.mkdtemp(prefix="bench_train_"))
-    t_start = time.perf_counter()
+    rss = {"after_imports": _maxrss_mib()}
+    clock, mem, seen = Clock(), Memory(args.trace), {}
 
-    def pooled(model, data, desc, idx, species, w, piece):
-        """Loss parts of ``idx`` without gradient (train.py's ``_pooled_parts`` and validation loop)."""
-        sse, count = np.zeros(3), np.zeros(3)
-        for k in range(0, len(idx), bs):
-            with clock(f"{piece}:batch"):
-                batch = make_batch(data, desc, idx[k:k + bs], species)
-            with clock(f"{piece}:loss"):
-                r = loss_and_gradient(model, batch, w, form, gradient=False)
-            sse += [r.sse[c] for c in COMPONENTS]
-            count += [r.count[c] for c in COMPONENTS]
-        return _parts_from_sums(sse, count, form)
+    def stage(name, phase, rss_key=None):
+        """Wrapper maker: a top-level step of train(), timed and traced as ``name``; the pieces inside it are
+        timed under ``phase``; its arguments (by name) and result are kept in ``seen``."""
+        def make(fn):
+            def wrapper(*a, **k):
+                clock.phase = phase
+                with mem.phase(name), clock(name):
+                    out = fn(*a, **k)
+                seen[name] = (inspect.signature(fn).bind(*a, **k).arguments, out)
+                if rss_key:
+                    rss[rss_key] = _maxrss_mib()
+                return out
+            return wrapper
+        return make
 
-    with mem.phase("load"), clock("load"):
-        data = read_dataset(args.data)
-    spec = ACSFSpec.default(tuple(int(z) for z in data.elements), S["rc"])
-    train_idx, val_idx, test_idx = split_indices(len(data), S["split"], S["seed"])
-    with mem.phase("descriptors"), clock("descriptors"):
-        desc = describe_dataset(data, spec, cache_dir=None)
-    rss["after_descriptors"] = _maxrss_mib()
+    def piece(name, phase=None):
+        return lambda fn: timed(clock, name, fn, phase)
+
+    io = piece("io")
+    swaps = [(train_module, "read_dataset", stage("load", "load")),
+             (train_module, "describe_dataset", stage("descriptors", "descriptors", "after_descriptors")),
+             (train_module, "fresh_state", stage("setup", "init")),
+             (train_module, "run_epochs", stage("epochs", "train", "after_epochs")),
+             (train_module, "finish", stage("final", "final")),
+             (train_module, "load_batch", piece("batch")),
+             (loop_module, "loss_and_gradient", piece("loss")),
+             (loop_module, "_validate", piece("validation", phase="val")),
+             (loop_module, "append_row", io), (loop_module, "_update_best", io), (loop_module, "_checkpoint", io),
+             (Adam, "step", piece("optimizer")),
+             (loss_module, "predict_batch", piece("forward")),
+             (loss_module, "predict_with_adjoints", piece("forward")),
+             (forces_module, "forces_and_virials", piece("force kernel")),
+             (forces_module, "forces_virials_adjoints", piece("force kernel")),
+             (forces_module, "descriptor_adjoint", piece("adjoint kernel"))]
+    originals = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in swaps]
+    for (owner, attr, make), (_, _, fn) in zip(swaps, originals):
+        setattr(owner, attr, make(fn))
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.perf_counter()
+            result = train_module.train(args.data, out=out, epochs=args.epochs, cache_dir="", quiet=True,
+                                        plots=False, threads=args.threads, **SETTINGS)
+            wall = time.perf_counter() - t0
+    finally:
+        for owner, attr, fn in originals:
+            setattr(owner, attr, fn)
+    data, (described, desc), (fresh, st) = seen["load"][1], seen["descriptors"], seen["setup"]
+    train_idx, val_idx = fresh["train_idx"], seen["epochs"][0]["val_idx"]
     desc_bytes = sum(a.nbytes for a in (desc.G_ig, desc.block_first_i, desc.block_j, desc.dG_dr_bgc,
                                         desc.dG_deps_igcc))
-    with mem.phase("setup"), clock("setup"):
-        species = spec.species_index(data.numbers)
-        n_el = len(spec.elements)
-        init_w = dict(zip(COMPONENTS, np.asarray(S["weights"]) / np.sum(S["weights"])))
-        n_batches = -(-len(train_idx) // bs)
-        model = Model.create(spec, S["hidden"], S["activation"], S["seed"])
-        train_atoms = np.concatenate([np.arange(data.atom_offset[s], data.atom_offset[s + 1]) for s in train_idx])
-        model.g_mean_eg[:], model.g_scale_eg[:] = fit_standardization(desc.G_ig[train_atoms], species[train_atoms],
-                                                                      n_el)
-        counts = np.stack([np.bincount(species[data.atom_offset[s]:data.atom_offset[s + 1]], minlength=n_el)
-                           for s in train_idx])
-        model.e_ref_e[:] = fit_reference_energies(data.energy[train_idx], counts)
-        adam = Adam(model.n_params, AdamSettings(lr=S["lr"], decay_rate=1.0, decay_steps=n_batches, min_lr=0.0))
-        driver = LossWeighting(S["weighting"], tuple(init_w.values()), beta=S["beta"],
-                               variant=S["softadapt_variant"], loss_weighted=False, average_epochs=1, limit=None,
-                               n_epochs=args.epochs, temperature=2.0)
-        rng = np.random.default_rng(S["seed"])
-        clock.phase = "init"
-        driver.start(pooled(model, data, desc, train_idx, species, init_w, "init"))
-        state = dict(rows=[], best_val=None, best_epoch=0, bad_epochs=0)
-        save_model(model, out / "best.h5")
-    epoch_compute = []
-    with mem.phase("epochs"):
-        for epoch in range(1, args.epochs + 1):
-            t0 = time.perf_counter()
-            clock.phase = "train"
-            with clock("train:weighting"):
-                applied = driver.current()
-                perm = rng.permutation(train_idx)
-                sse, count = np.zeros(3), np.zeros(3)
-            for b in range(n_batches):
-                with clock("train:weighting"):
-                    w = dict(zip(COMPONENTS, driver.current()))
-                with clock("train:batch"):
-                    batch = make_batch(data, desc, perm[b * bs:(b + 1) * bs], species)
-                with clock("train:loss"):
-                    res = loss_and_gradient(model, batch, w, form)
-                with clock("train:weighting"):
-                    if not (np.isfinite(res.total) and np.all(np.isfinite(res.gradient))):
-                        raise RuntimeError(f"epoch {epoch}: non-finite loss {res.total}")
-                with clock("train:optimizer"):
-                    model.theta[:] = adam.step(model.theta, res.gradient)
-                with clock("train:weighting"):
-                    sse += [res.sse[c] for c in COMPONENTS]
-                    count += [res.count[c] for c in COMPONENTS]
-            with clock("train:weighting"):
-                train_parts = _parts_from_sums(sse, count, form)
-                driver.end_epoch(train_parts)
-            clock.phase = "val"
-            val_parts = pooled(model, data, desc, val_idx, species, init_w, "val")
-            with clock("train:weighting"):
-                val_loss = float(np.dot(list(init_w.values()), val_parts))
-                row = {"epoch": epoch, "time_s": time.perf_counter() - t0, "val_loss": val_loss,
-                       **{f"w_{c}": float(x) for c, x in zip(COMPONENTS, applied)},
-                       **{f"train_L_{c}": float(x) for c, x in zip(COMPONENTS, train_parts)}}
-            epoch_compute.append(time.perf_counter() - t0)
-            with clock("io"):                  # the trainer's per-epoch files: the metrics row, best.h5 if better
-                append_row(out, row)
-                if state["best_val"] is None or val_loss < state["best_val"]:
-                    state.update(best_val=val_loss, best_epoch=epoch)
-                    save_model(model, out / "best.h5")
-    rss["after_epochs"] = _maxrss_mib()
-    with mem.phase("final"), clock("final"):
-        best = load_model(out / "best.h5")
-        for idx in (train_idx, val_idx, test_idx):
-            if len(idx):
-                evaluate(best, data, desc, idx, species)
-    wall = time.perf_counter() - t_start
-    for mod, attr, inner in originals:
-        setattr(mod, attr, inner)
-    for name in ("best.h5", "checkpoint.h5", "metrics.csv", "metrics.jsonl"):
-        (out / name).unlink(missing_ok=True)
-    out.rmdir()
-    return {"wall_s": wall, "seconds": clock.seconds, "epoch_compute_s": epoch_compute,
-            "n_structures": len(data), "n_atoms": int(data.n_atoms.sum()), "n_train_atoms": int(len(train_atoms)),
-            "n_val_atoms": int(sum(data.n_atoms[val_idx])), "n_features": spec.n_features,
-            "n_params": model.n_params, "n_batches_per_epoch": n_batches, "threads": numba.get_num_threads(),
+    return {"wall_s": wall, "seconds": clock.seconds, "epoch_compute_s": [r["time_s"] for r in result.rows],
+            "n_structures": len(data), "n_atoms": int(data.n_atoms.sum()),
+            "n_train_atoms": int(data.n_atoms[train_idx].sum()), "n_val_atoms": int(data.n_atoms[val_idx].sum()),
+            "n_features": described["spec"].n_features, "n_params": st["model"].n_params,
+            "n_batches_per_epoch": -(-len(train_idx) // SETTINGS["batch_size"]), "threads": numba.get_num_threads(),
             "blas_threads": blas_threads(),
             "descriptor_array_mib": desc_bytes / MIB, "maxrss_mib": rss, "maxrss_end_mib": _maxrss_mib(),
             "tracemalloc_peak_mib": {k: v / MIB for k, v in mem.peak.items()},
@@ -369,8 +310,10 @@ def breakdown(loop: dict) -> dict:
            "gradient": get("train:loss", 0.0) - get("train:forward", 0.0),
            "adjoint_kernel": get("train:adjoint kernel", 0.0),
            "optimizer": get("train:optimizer", 0.0),
-           "validation": get("val:batch", 0.0) + get("val:loss", 0.0),
-           "weighting": get("train:weighting", 0.0), "io": get("io", 0.0), "final": get("final", 0.0)}
+           "validation": get("train:validation", 0.0), "io": get("train:io", 0.0), "final": get("final", 0.0)}
+    # the rest of run_epochs: weighting, EMA, schedule, shuffling, finiteness checks, pooled sums, log
+    out["weighting"] = get("epochs", 0.0) - sum(out[k] for k in ("batch", "forward", "gradient", "optimizer",
+                                                                   "validation", "io"))
     out["untimed"] = loop["wall_s"] - sum(v for k, v in out.items() if not k.endswith("_kernel"))
     return out
 
@@ -400,10 +343,10 @@ def print_tables(cases: dict, epochs: int) -> None:
               f"{lp['n_features']:>3} {r['s_per_epoch']:>8.3f} {r['s_per_epoch_min']:>6.3f} "
               f"{r['train_s_per_epoch']:>8.3f} {r['train_s_per_epoch_min']:>6.3f} {r['us_per_atom_epoch']:>8.2f} "
               f"{lp['seconds']['descriptors']:>7.2f} {lp['wall_s']:>6.2f} {tr['wall_s']:>8.2f}")
-    print("s/epoch (min): mean (fastest) epoch of the timed loop, checkpoint I/O excluded | train() (min): the same "
-          "from the plain train() call's time_s rows\nµs/atom: mean epoch / atoms of the training split | "
-          "desc s: describe_dataset, no cache | run s: whole timed loop, read → final evaluation | train(): "
-          "wall time of the plain train() call")
+    print("s/epoch (min): mean (fastest) time_s of the epochs of train() with timers (epoch I/O excluded) | "
+          "train() (min): the same without timers\nµs/atom: mean epoch / atoms of the training split | "
+          "desc s: describe_dataset, no cache | run s: the whole train() call with timers | train(): "
+          "wall time of the train() call without timers")
     print(f"\n{'memory, MiB':<24} {'desc arrays':>11} {'tracemalloc':>11} {'rss imports':>11} {'rss desc':>9} "
           f"{'rss peak':>9} {'train() rss':>11}")
     for name, c in cases.items():
@@ -423,11 +366,11 @@ def print_tables(cases: dict, epochs: int) -> None:
         line = f"{label:<38}"
         for _, r in runs:
             sec = r["breakdown"][piece]
-            epoch_total = sum(r["loop"]["epoch_compute_s"]) + r["breakdown"]["io"]
+            epoch_total = r["loop"]["seconds"]["epochs"]
             per_epoch = f"{100 * sec / epoch_total:>5.1f}%" if piece in EPOCH_PIECES else " " * 6
             line += f" {sec:>13.3f} {100 * sec / r['loop']['wall_s']:>5.1f}% {per_epoch}"
         print(line)
-    print("% run: share of the whole timed loop | % ep: share of the epochs (incl. checkpoint I/O)")
+    print("% run: share of the whole train() call | % ep: share of run_epochs (incl. epoch I/O)")
 
 
 def main(argv=None) -> int:

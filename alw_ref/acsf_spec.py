@@ -2,11 +2,10 @@
 sizes, feature labels, JSON form and the named descriptor sets (``--preset``).
 
 The functions and their conventions are in ``alw_ref.acsf``, which computes them (and re-exports every name of
-this module). Units: R_c and R_s in Å, η in Å⁻², ζ and λ = ±1 dimensionless. Feature order (``n_features``,
-``feature_labels``, the kernel's columns):
-    [G2: for element e in spec.elements: for (η, R_s) in spec.radial]
-    [G4: for pair (a, b), a ≤ b, row-major (0,0),(0,1),…,(0,n−1),(1,1),…: for (η, ζ, λ) in spec.angular]
-    [G5: same pairs: for (η, ζ, λ) in spec.angular_g5]
+this module). Units: R_c and R_s in Å, η in Å⁻², ζ and λ = ±1 dimensionless. ``n_features`` and
+``feature_labels`` follow the feature order of the kernel (``acsf`` docstring: G2 per element, then G4 and
+G5 per unordered element pair).
+
 A spec is checked when it is made (SpecError naming the field and row): at least one element and one
 function, R_c > 0, η ≥ 0, R_s ≥ 0, ζ ≥ ``ZETA_MIN`` (finite derivatives near collinear triplets), λ = ±1,
 no repeated element or row.

@@ -10,9 +10,9 @@ and the reference must hold structures and at least the quantities asked for (de
 descriptor part every file has), so an empty or foreign reference cannot pass. Every dataset of the
 reference file (or each quantity asked for) is a quantity; the per-structure ones are pooled over
 structures (``structures/*/G``). The root attributes ``spec`` and ``loss_weights`` are compared as
-parsed values (``ACSFSpec.from_dict(json.loads(…)).to_dict()``, a dict of floats), not as JSON text. Float arrays fail where
-|other − ref| > atol + rtol·|ref| or NaN appears in only one; integer, bool and string arrays must
-be equal. The report gives per quantity the largest absolute and relative difference and where
+parsed values (``ACSFSpec.from_dict(json.loads(…)).to_dict()``, a dict of floats), not as JSON text.
+Float arrays fail where |other − ref| > atol + rtol·|ref| or NaN appears in only one; integer, bool and
+string arrays must be equal. The report gives per quantity the largest absolute and relative difference and where
 (structure, atom, feature label, …); missing quantities fail unless ``allow_missing``.
 """
 
@@ -28,6 +28,7 @@ from .acsf_spec import ACSFSpec
 from .errors import ALWError, DataError
 from .loss import RMSE_UNITS
 
+#: Root attributes ``format`` and ``format_version`` of every oracle file (``compare_files`` checks both).
 ORACLE_FORMAT = "alw_ref.oracle"
 ORACLE_FORMAT_VERSION = 1
 #: Root attributes that must agree for two oracle files to be comparable (JSON ones compared parsed).

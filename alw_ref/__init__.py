@@ -2,7 +2,8 @@
 Cauchy stress with adaptive loss weighting (SoftAdapt).
 
 Data flow, one module per step: ``data`` (dataset.h5) → ``neighbors`` (periodic neighbour list) →
-``acsf`` (ACSF descriptors and their derivatives) → ``describe`` (whole-dataset driver and cache) →
+``acsf_spec`` / ``acsf`` (descriptor set; ACSF descriptors and
+their derivatives) → ``describe`` (whole-dataset driver and cache) →
 ``mlp`` / ``forces`` / ``model`` (energy Eq. 1, forces Eq. 2, stress Eq. 3, exact ∂L/∂θ) → ``loss``
 (Eq. 4) → ``weighting`` (SoftAdapt Eqs. 6–7 and baselines) → ``optim`` (Adam) → ``train`` (CLI);
 ``potential`` and ``ase`` use a trained model.

@@ -69,7 +69,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from .acsf_spec import PRESET_RC, PRESETS, ZETA_MIN, ACSFSpec  # noqa: F401  (re-exported: the spec's old home)
+from .acsf_spec import DEFAULT_PRESET, PRESET_RC, PRESETS, ZETA_MIN, ACSFSpec  # noqa: F401  (re-exported: the spec's old home)
 from .errors import DataError, SpecError  # noqa: F401  (SpecError re-exported)
 
 

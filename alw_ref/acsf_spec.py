@@ -10,8 +10,8 @@ A spec is checked when it is made (SpecError naming the field and row): at least
 function, R_c > 0, η ≥ 0, R_s ≥ 0, ζ ≥ ``ZETA_MIN`` (finite derivatives near collinear triplets), λ = ±1,
 no repeated element or row.
 
-Presets (``ACSFSpec.preset``, ``PRESETS``): ``trainer`` (the trainer's default), ``default`` (small),
-``rich`` and ``mote2_paper`` (the paper's MoTe2 set, AtomDNN's); each constructor's docstring says where its
+Presets (``ACSFSpec.preset``, ``PRESETS``): ``auto`` (the trainer's default: ``rich`` for one element,
+``trainer`` for more), ``trainer``, ``default`` (small), ``rich`` and ``mote2_paper`` (the paper's MoTe2 set, AtomDNN's); each constructor's docstring says where its
 numbers come from.
 """
 
@@ -28,9 +28,12 @@ from .errors import DataError, SpecError
 #: Smallest accepted ζ: B^(ζ−1) ≤ (4.9e-324)^(ζ−1) < 1.8e308 (float64 max) for every representable B > 0.
 ZETA_MIN = 0.05
 
-#: The descriptor sets ``--preset`` names in train, describe and oracle (``ACSFSpec.preset``): the trainer's
-#: default set, the small set, the rich set (better forces, worse energies) and the paper's MoTe2 set.
-PRESETS = ("trainer", "default", "rich", "mote2_paper")
+#: The descriptor sets ``--preset`` names in train, describe and oracle (``ACSFSpec.preset``): ``rich`` for one
+#: element and ``trainer`` for more, the trainer's set, the small set, the rich set (better forces) and the paper's
+#: MoTe2 set.
+PRESETS = ("auto", "trainer", "default", "rich", "mote2_paper")
+#: The preset train and describe use when given neither --preset nor --spec.
+DEFAULT_PRESET = "auto"
 
 #: Cutoff in Å of the ``trainer`` and ``default`` presets when no ``--rc`` is given (the trainer's default).
 PRESET_RC = 5.5
@@ -247,17 +250,22 @@ class ACSFSpec:
 
     @classmethod
     def preset(cls, name, elements, rc=None):
-        """The named descriptor set every command's ``--preset`` means (``PRESETS``): ``trainer`` (the
-        trainer's default), ``default`` (the small set) and ``rich`` over ``elements`` with cutoff ``rc`` Å (None:
-        ``PRESET_RC`` = 5.5 Å); ``mote2_paper`` (fixed R_c = 6.5 Å and Mo/Te, so ``rc`` must be None)."""
+        """The named descriptor set every command's ``--preset`` means (``PRESETS``): ``trainer``, ``default``
+        (the small set) and ``rich`` over ``elements`` with cutoff ``rc`` Å (None: ``PRESET_RC`` = 5.5 Å);
+        ``auto`` (the trainer's default) is ``rich`` for one element and ``trainer`` for more (``rich`` grows as
+        68 angular functions per element pair: 236 features for two elements, which 700 MoTe2 structures
+        already overfit with ``trainer``'s 104); ``mote2_paper`` (fixed R_c = 6.5 Å and Mo/Te, so ``rc`` must
+        be None)."""
         if name not in PRESETS:
             raise SpecError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
         if name == "mote2_paper":
             if rc is not None:
                 raise SpecError("preset mote2_paper fixes R_c = 6.5 Å; leave out --rc")
             return cls.mote2_paper()
-        builder = {"trainer": cls.trainer, "default": cls.default, "rich": cls.rich}[name]
         elements = tuple(z if isinstance(z, str) else int(z) for z in elements)
+        if name == "auto":
+            name = "rich" if len(elements) == 1 else "trainer"
+        builder = {"trainer": cls.trainer, "default": cls.default, "rich": cls.rich}[name]
         return builder(elements, PRESET_RC if rc is None else rc)
 
     @classmethod

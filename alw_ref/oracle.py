@@ -89,7 +89,7 @@ def resolve_spec(spec_path=None, preset=None, rc=None, elements=()) -> ACSFSpec:
         raise SpecError("give exactly one of --spec FILE and --preset NAME")
     if spec_path is not None:
         if rc is not None:
-            raise SpecError("--rc only goes with --preset trainer/default (a spec file states its own rc)")
+            raise SpecError("--rc only goes with --preset auto/trainer/default/rich (a spec file states its own rc)")
         return ACSFSpec.from_json(Path(spec_path))
     return ACSFSpec.preset(preset, elements, rc)
 
@@ -291,10 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
       help="input format (default: auto = dataset for .h5/.hdf5, else as python -m alw_ref.convert detects)")
     a("--spec", help="descriptor spec JSON (ACSFSpec.to_json). Default: the model's spec with --model")
     a("--preset", choices=PRESETS,
-      help="named spec instead of --spec, the same in train, describe and oracle: trainer (ACSFSpec.trainer), "
+      help="named spec instead of --spec, the same in train, describe and oracle: auto (rich for one element, "
+           "trainer for more), trainer (ACSFSpec.trainer), "
            "default (the smaller ACSFSpec.default), rich (ACSFSpec.rich), over the input's elements with --rc; or mote2_paper "
            "(R_c 6.5 Å, Mo/Te, 36 features); default: none")
-    a("--rc", type=float, help=f"cutoff radius in Å for --preset trainer/default (default: {PRESET_RC})")
+    a("--rc", type=float, help=f"cutoff radius in Å for --preset auto/trainer/default/rich (default: {PRESET_RC})")
     a("--model", help="model file (best.h5 of python -m alw_ref.train); its spec is used if --spec/--preset "
                        "absent (default: none)")
     a("--random-model", type=int, metavar="SEED",

@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .acsf_spec import PRESETS, ACSFSpec
+from .acsf_spec import DEFAULT_PRESET, PRESETS, ACSFSpec
 from .atomic import atomic_write, remove_stale_temporaries
 from .data import example_dataset_path, read_dataset
 from .describe import SINGULAR_DERIVATIVE, describe_dataset, singular_structures
@@ -84,8 +84,8 @@ PAPER_PROTOCOL = dict(hidden=(30, 30), activation="tanh", lr=1e-3, lr_schedule="
 DEFAULTS = dict(weighting="softadapt", weights=(0.1, 0.8, 0.1), beta=1.0, softadapt_variant="relative",
                 slope_window=10, softadapt_prior=True, loss_weighted=False, average_epochs=10, limit_weights=None,
                 dwa_temperature=2.0,
-                loss="rmse", loss_scale="labels", hidden=(64, 64), activation="tanh", rc=5.5, spec=None,
-                preset="trainer",
+                loss="rmse", loss_scale="labels", hidden=(64, 64), activation="softplus", rc=5.5, spec=None,
+                preset=DEFAULT_PRESET,
                 epochs=1200, batch_size=10, lr=2e-3, lr_schedule="exponential", min_lr=1e-5, lr_decay=1.0,
                 lr_factor=0.5, lr_patience=25, ema_decay=0.99, seed=0, split=(0.7, 0.2, 0.1))
 
@@ -357,11 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
       help="paper = the paper's protocol (raw RMSE terms, SoftAdapt l2, constant lr 1e-3, batch 30, 2x30 tanh, "
            "no EMA); other options override it")
     a("--preset", choices=PRESETS, default=d["preset"], help="named descriptor set, the same in train, describe "
-      "and oracle: 'trainer' (ACSFSpec.trainer for the elements and --rc), 'default' (the smaller "
-      "ACSFSpec.default), 'rich' (ACSFSpec.rich: better forces, worse energies on mlearn Mo) or 'mote2_paper' "
-      "(the paper's 36 Mo/Te features, R_c 6.5 Å)")
+      "and oracle: 'auto' ('rich' for one element, 'trainer' for more), 'trainer' (ACSFSpec.trainer for the "
+      "elements and --rc), 'default' (the smaller ACSFSpec.default), 'rich' (ACSFSpec.rich: better forces on "
+      "mlearn Mo, 68 angular functions per element pair) or 'mote2_paper' (the paper's 36 Mo/Te features, "
+      "R_c 6.5 Å)")
     a("--spec", help="descriptor spec JSON file instead of --preset (default: none)", show=False)
-    a("--rc", type=float, default=d["rc"], help="cutoff radius in Å of the trainer and default presets")
+    a("--rc", type=float, default=d["rc"], help="cutoff radius in Å of the auto, trainer, default and rich presets")
     a("--valid-file", help="dataset.h5 of validation structures (then the dataset is not split for validation)",
       show=False)
     a("--test-file", help="dataset.h5 of test structures, reported at the end (then the dataset is not split for "
@@ -463,8 +464,14 @@ def parse(argv=None) -> dict:
     kw = vars(parser.parse_args(argv))
     for key in ("config", "protocol"):
         kw.pop(key)
-    if kw["preset"] not in (None, DEFAULTS["preset"]) and kw["spec"]:   # None: a --config with a spec
+    typed = {flag for flag in ("--preset", "--spec") for a in argv or sys.argv[1:]
+             if a == flag or a.startswith(flag + "=")}
+    if typed == {"--preset", "--spec"}:
         parser.error("give --preset or --spec, not both")
+    if typed == {"--preset"}:                # the command line overrides a --config's spec, and vice versa
+        kw["spec"] = None
+    elif kw["spec"]:
+        kw["preset"] = None
     if kw["preset"] == "mote2_paper" and kw["rc"] != DEFAULTS["rc"]:
         parser.error("--preset mote2_paper fixes R_c = 6.5 Å; leave out --rc")
     return kw

@@ -25,6 +25,8 @@ def _grid(rc, n, r_min=0.5):
 
 
 def expected(name, rc=4.0):
+    """For Mo data (one element) ``auto`` is ``rich``."""
+    name = "rich" if name == "auto" else name
     return {"trainer": ((42,), rc, _grid(rc, 16), _pm((0.001, 0.01, 0.05), (1.0, 2.0, 4.0, 16.0)), ()),
             "default": ((42,), rc, _grid(rc, 8), _pm((0.005,), (1.0, 4.0, 16.0)), ()),
             "rich": ((42,), rc, _grid(rc, 16),
@@ -57,15 +59,29 @@ def test_preset_means_the_same_in_every_command(name, tmp_path):
         assert_is_preset(ACSFSpec.from_json(f.attrs["spec"]), name)
 
 
-def test_trainer_preset_is_what_every_command_uses_by_default(tmp_path):
-    """No --preset and no --rc: train and describe use ACSFSpec.trainer at R_c 5.5 Å (oracle needs one)."""
-    assert train_mod.DEFAULTS["preset"] == "trainer" and train_mod.DEFAULTS["rc"] == 5.5
+def test_auto_preset_is_what_train_and_describe_use_by_default(tmp_path):
+    """No --preset and no --rc: train and describe use ``auto`` at R_c 5.5 Å — on one-element data (Mo) the
+    rich set, written out above (oracle needs a --preset or a model)."""
+    assert train_mod.DEFAULTS["preset"] == "auto" and train_mod.DEFAULTS["rc"] == 5.5
     data = write_small(tmp_path / "d.h5", n=2)
     assert describe.main([str(data), "--out", str(tmp_path / "g.h5"), "--quiet"]) == 0
-    assert_is_preset(read_descriptors(tmp_path / "g.h5").spec, "trainer", rc=5.5)
-    assert oracle.main([str(data), "--preset", "trainer", "-o", str(tmp_path / "o.h5")]) == 0
+    assert_is_preset(read_descriptors(tmp_path / "g.h5").spec, "rich", rc=5.5)
+    assert oracle.main([str(data), "--preset", "auto", "-o", str(tmp_path / "o.h5")]) == 0
     with h5py.File(tmp_path / "o.h5", "r") as f:
-        assert_is_preset(ACSFSpec.from_json(f.attrs["spec"]), "trainer", rc=5.5)
+        assert_is_preset(ACSFSpec.from_json(f.attrs["spec"]), "rich", rc=5.5)
+
+
+@pytest.mark.parametrize("elements", [("Mo", "Te"), (52, 42), ("Si", "Ge", "Mo")])
+def test_auto_preset_is_trainer_for_several_elements_and_rich_for_one(elements):
+    """``rich`` has 68 angular functions per element pair against ``trainer``'s 24: for two or more elements
+    ``auto`` takes ``trainer`` (2 elements: 2·16 + 3·24 = 104 features), for one ``rich`` (16 + 68 = 84)."""
+    auto = ACSFSpec.preset("auto", elements, 4.0)
+    assert auto == ACSFSpec.preset("trainer", elements, 4.0)
+    n = len(elements)
+    assert auto.n_features == 16 * n + 24 * n * (n + 1) // 2
+    one = ACSFSpec.preset("auto", ("Mo",), 4.0)
+    assert one.elements == (42,) and one.n_features == 16 + 68
+    assert_is_preset(one, "rich")
 
 
 @pytest.mark.parametrize("command", ["train", "describe", "oracle"])

@@ -226,9 +226,30 @@ def test_a_spec_run_records_no_preset_and_config_and_resume_still_work(data_path
     (old / "settings.json").write_text(json.dumps({**json.loads((old / "settings.json").read_text()),
                                                    "preset": "trainer"}))
     kw = train_mod.parse(["--config", str(old / "settings.json"), "--out", str(old), "--resume", "--epochs", "3"])
-    assert kw["preset"] == "trainer" and kw["spec"] == str(spec)
+    assert kw["preset"] is None and kw["spec"] == str(spec)
     assert strip_time(train_mod.train(kw.pop("dataset"), **kw).rows) == strip_time(first.rows)
 
     with pytest.raises(ValueError, match=r"--preset None: only with --spec"):
         train_mod.train(data_path, out=tmp_path / "none", **{**SMALL, "preset": None})
     assert not (tmp_path / "none").exists()
+
+
+def test_preset_and_spec_on_the_command_line_override_a_config(tmp_path, capsys):
+    """--preset and --spec typed together are refused; either one typed overrides the other from --config (a
+    config with a spec and ``--preset rich`` trains the rich preset, not the spec; a config with a preset and
+    ``--spec F`` trains F and records no preset)."""
+    spec = tmp_path / "spec.json"
+    ACSFSpec.default((42,), 4.0).to_json(spec)
+    with pytest.raises(SystemExit):
+        train_mod.parse(["d.h5", "--preset", "rich", f"--spec={spec}"])
+    assert "give --preset or --spec, not both" in capsys.readouterr().err
+    with_spec, with_preset = tmp_path / "a.json", tmp_path / "b.json"
+    with_spec.write_text(json.dumps({"dataset": "d.h5", "spec": str(spec), "preset": None}))
+    with_preset.write_text(json.dumps({"dataset": "d.h5", "spec": None, "preset": "default"}))
+    kw = train_mod.parse(["--config", str(with_spec), "--preset", "rich"])
+    assert (kw["preset"], kw["spec"]) == ("rich", None)
+    kw = train_mod.parse(["--config", str(with_preset), "--spec", str(spec)])
+    assert (kw["preset"], kw["spec"]) == (None, str(spec))
+    kw = train_mod.parse(["--config", str(with_preset)])
+    assert (kw["preset"], kw["spec"]) == ("default", None)
+    assert train_mod.parse(["d.h5"])["preset"] == "auto"

@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 
 import engines as eng
+from trainkit import write_small
 from alw_ref.acsf import ACSFSpec, compute_acsf
-from alw_ref.data import Structure
+from alw_ref import train as train_mod
+from alw_ref.data import Structure, read_dataset
 from alw_ref.errors import ModelError
 from alw_ref.export import export_n2p2, main, n2p2_files, read_n2p2
 from alw_ref.model import Model, fit_descriptor_range, fit_standardization
@@ -87,6 +89,15 @@ def fitted_model(spec, structures, hidden, activation, seed, weight_scale=1.0):
 def mo_case():
     structures = [bcc_mo((3, 3, 3), seed=k, tilt=(0.7, -0.4, 0.5)) for k in range(3)]
     return fitted_model(MO_SPEC, structures, (8, 6), "tanh", seed=1), structures[0]
+
+
+@pytest.fixture(scope="module")
+def default_case():
+    """What the trainer makes by default for one element: ``--preset auto`` (the rich set, 84 features with
+    G5) and softplus networks, on a triclinic rattled bcc Mo cell."""
+    structures = [bcc_mo((3, 3, 3), seed=k, tilt=(0.5, 0.3, -0.6)) for k in range(3)]
+    spec = ACSFSpec.preset(train_mod.DEFAULTS["preset"], ("Mo",))
+    return fitted_model(spec, structures, (8, 6), train_mod.DEFAULTS["activation"], seed=4), structures[0]
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +286,7 @@ def test_read_n2p2_scalings_match_nnp_predict(mote2_case, keywords, tmp_path):
 
 
 @needs_engines
-@pytest.mark.parametrize("case", ["mo_case", "mote2_case", "small_cell_case"])
+@pytest.mark.parametrize("case", ["mo_case", "mote2_case", "small_cell_case", "default_case"])
 def test_lammps_run0_agrees(case, request, tmp_path):
     """Energy, forces and the virial pressure tensor of LAMMPS + hdnnp (triclinic cells; one cell 2.9 Å < R_c)."""
     model, s = request.getfixturevalue(case)
@@ -363,3 +374,19 @@ def test_lammps_collinear_images_need_integer_zeta(tmp_path):
             assert errors[0] <= E_TOL and errors[1] <= F_TOL and errors[2] <= S_TOL
         else:
             assert min(errors[0] / E_TOL, errors[1] / F_TOL, errors[2] / S_TOL) > 100
+
+
+def test_a_model_trained_with_the_defaults_exports(tmp_path):
+    """The trainer's default activation and descriptor set (softplus; ``auto`` = the rich set with G5 for one
+    element) have n2p2 equivalents: best.h5 of a default run exports, reads back, and predicts the same energy
+    (a default of SiLU or a G5 that n2p2 cannot express would fail here)."""
+    data = write_small(tmp_path / "d.h5", n=4)
+    train_mod.train(data, out=tmp_path / "run", epochs=1, hidden=(6, 5), cache_dir="", plots=False, quiet=True)
+    model = load_model(tmp_path / "run" / "best.h5")
+    assert model.activation == train_mod.DEFAULTS["activation"] == "softplus"
+    assert model.spec.angular_g5 and model.spec.n_features == 84
+    export_n2p2(model, tmp_path / "n2p2")
+    back = read_n2p2(tmp_path / "n2p2")
+    st = read_dataset(data)[0]
+    e0, e1 = ours(model, st)[0], ours(back, st)[0]
+    assert abs(e0 - e1) <= 1e-12 * len(st.numbers)

@@ -312,7 +312,8 @@ def _memory_budget_bytes(gib):
 
 # ------------------------------------------------------------------------------------------- CLI
 # Precedence of options: the defaults < --protocol paper < --config FILE (a run's own settings.json, or any
-# JSON object with option names as keys) < the command line. Exit codes: 0 done, 1 error, 130 interrupted.
+# JSON object with option names as keys; with --resume and no --config, the --out folder's settings.json, so
+# a run continues as it was set up even after the defaults changed) < the command line. Exit codes: 0 done, 1 error, 130 interrupted.
 
 #: Keys of a run's settings.json that are records, not options (ignored by --config).
 RECORD_KEYS = ("spec_used", "dataset_fingerprint", "resume", "overwrite")
@@ -419,8 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--min-improvement", type=float, default=0.0,
       help="for --patience: an epoch improves only if it lowers the best validation loss by more than this "
            "fraction of it (e.g. 0.001 = 0.1 %%)")
-    a("--resume", action="store_true", help="continue the run in --out from its checkpoint.h5, bit for bit "
-      "(--epochs, --patience, --time-limit and the learning rate may change)")
+    a("--resume", action="store_true", help="continue the run in --out from its checkpoint.h5, bit for bit, "
+      "with the options in its settings.json unless given here (--epochs, --patience, --time-limit and the "
+      "learning rate may change)")
     a("--overwrite", action="store_true", help="replace the run in --out")
     a("--checkpoint-every", type=float, default=30.0, help="seconds between checkpoints (and at the end)")
     a("--cache-dir", default=str(DEFAULT_CACHE), help="descriptor cache folder ('' = no cache)")
@@ -456,9 +458,12 @@ def parse(argv=None) -> dict:
     first = parser.parse_args(argv)
     if first.protocol == "paper":                # and the paper's initial weights, ⅓ each
         parser.set_defaults(**PAPER_PROTOCOL, weights=(1 / 3, 1 / 3, 1 / 3))
-    if first.config:
+    config = first.config
+    if config is None and first.resume and (Path(first.out) / "settings.json").is_file():
+        config = Path(first.out) / "settings.json"    # --resume continues the run as it was set up
+    if config:
         try:
-            parser.set_defaults(**_config_defaults(first.config))
+            parser.set_defaults(**_config_defaults(config))
         except ValueError as err:
             parser.error(str(err))
     kw = vars(parser.parse_args(argv))

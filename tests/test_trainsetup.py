@@ -253,3 +253,19 @@ def test_preset_and_spec_on_the_command_line_override_a_config(tmp_path, capsys)
     kw = train_mod.parse(["--config", str(with_preset)])
     assert (kw["preset"], kw["spec"]) == ("default", None)
     assert train_mod.parse(["d.h5"])["preset"] == "auto"
+
+
+def test_resume_takes_the_runs_own_settings(data_path, tmp_path):
+    """``--resume`` without --config reads the options of --out's settings.json, so a run set up with other
+    values than today's defaults (the paper's protocol, tanh, the trainer preset) continues without
+    restating them, row for row like an uninterrupted run; options typed beside --resume still win, and a changed
+    one is still refused."""
+    args = [str(data_path), *SMALL_ARGS, "--activation", "tanh", "--preset", "trainer"]   # SMALL_ARGS: paper's
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    assert train_mod.main([*args, "--epochs", "3", "--out", str(straight)]) == 0
+    assert train_mod.main([*args, "--epochs", "2", "--out", str(run)]) == 0
+    kw = train_mod.parse(["--out", str(run), "--resume", "--epochs", "3"])
+    assert (kw["activation"], kw["preset"], kw["dataset"], kw["epochs"]) == ("tanh", "trainer", str(data_path), 3)
+    assert train_mod.main(["--out", str(run), "--resume", "--epochs", "3"]) == 0
+    assert strip_time(rows_of(run)) == strip_time(rows_of(straight))
+    assert train_mod.main(["--out", str(run), "--resume", "--epochs", "4", "--activation", "silu"]) == 1

@@ -11,8 +11,8 @@ function, R_c > 0, η ≥ 0, R_s ≥ 0, ζ ≥ ``ZETA_MIN`` (finite derivatives 
 no repeated element or row.
 
 Presets (``ACSFSpec.preset``, ``PRESETS``): ``auto`` (the trainer's default: ``rich`` for one element,
-``trainer`` for more), ``trainer``, ``default`` (small), ``rich`` and ``mote2_paper`` (the paper's MoTe2 set, AtomDNN's); each constructor's docstring says where its
-numbers come from.
+``trainer`` for more), ``trainer``, ``default`` (small), ``rich`` and ``mote2_paper`` (the paper's MoTe2 set,
+AtomDNN's); each constructor's docstring says where its numbers come from.
 """
 
 import json
@@ -35,7 +35,7 @@ PRESETS = ("auto", "trainer", "default", "rich", "mote2_paper")
 #: The preset train and describe use when given neither --preset nor --spec.
 DEFAULT_PRESET = "auto"
 
-#: Cutoff in Å of the ``trainer`` and ``default`` presets when no ``--rc`` is given (the trainer's default).
+#: Cutoff in Å of every preset but ``mote2_paper`` when no ``--rc`` is given (the trainer's default).
 PRESET_RC = 5.5
 
 

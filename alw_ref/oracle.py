@@ -292,9 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--spec", help="descriptor spec JSON (ACSFSpec.to_json). Default: the model's spec with --model")
     a("--preset", choices=PRESETS,
       help="named spec instead of --spec, the same in train, describe and oracle: auto (rich for one element, "
-           "trainer for more), trainer (ACSFSpec.trainer), "
-           "default (the smaller ACSFSpec.default), rich (ACSFSpec.rich), over the input's elements with --rc; or mote2_paper "
-           "(R_c 6.5 Å, Mo/Te, 36 features); default: none")
+           "trainer for more), trainer (ACSFSpec.trainer), default (the smaller ACSFSpec.default), rich "
+           "(ACSFSpec.rich), over the input's elements with --rc; or mote2_paper (R_c 6.5 Å, Mo/Te, 36 "
+           "features); default: none")
     a("--rc", type=float, help=f"cutoff radius in Å for --preset auto/trainer/default/rich (default: {PRESET_RC})")
     a("--model", help="model file (best.h5 of python -m alw_ref.train); its spec is used if --spec/--preset "
                        "absent (default: none)")

@@ -313,7 +313,8 @@ def _memory_budget_bytes(gib):
 # ------------------------------------------------------------------------------------------- CLI
 # Precedence of options: the defaults < --protocol paper < --config FILE (a run's own settings.json, or any
 # JSON object with option names as keys; with --resume and no --config, the --out folder's settings.json, so
-# a run continues as it was set up even after the defaults changed) < the command line. Exit codes: 0 done, 1 error, 130 interrupted.
+# a run continues as it was set up even after the defaults changed) < the command line.
+# Exit codes: 0 done, 1 error, 130 interrupted.
 
 #: Keys of a run's settings.json that are records, not options (ignored by --config).
 RECORD_KEYS = ("spec_used", "dataset_fingerprint", "resume", "overwrite")

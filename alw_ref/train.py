@@ -397,8 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
       help="labels = divide each term by the RMS of its training labels (unit-free terms); none = raw units "
            "(the paper)")
     a("--hidden", type=lambda s: _ints(s, "--hidden"), default=d["hidden"], help="hidden layer widths")
-    a("--activation", default=d["activation"], choices=("tanh", "softplus", "silu"), help="activation function of the hidden layers (silu models cannot be exported to n2p2 or "
-      "LAMMPS, which have no SiLU)")
+    a("--activation", default=d["activation"], choices=("tanh", "softplus", "silu"),
+      help="activation function of the hidden layers (silu models cannot be exported to n2p2 or LAMMPS, "
+           "which have no SiLU)")
     a("--epochs", type=int, default=d["epochs"], help="number of epochs (in all, also when resuming)")
     a("--time-limit", type=float, metavar="MINUTES", help="stop after the epoch that passes this many minutes "
       "(from the start of this command)", show=False)

@@ -116,10 +116,11 @@ def every_script() -> list:
 #: runs; the learning rate falls on plateaus of the validation loss (×0.5 after 25 epochs without a gain,
 #: down to 1e-5) instead of over a fixed number of epochs, since these runs stop when converged. They are
 #: passed to ``train`` on their own, with the configuration's weighting, weights and β (the descriptors are
-#: the dataset's, as for every run of the sweep). None would skip priority 4 ("not started").
+#: the dataset's, as for every run of the sweep). None would skip priority 4 ("not started"). Softplus since
+#: session 5's change of the defaults (no priority-4 run had started).
 RECOMMENDED_OPTIONS: dict | None = dict(
     loss="rmse", loss_scale="labels", softadapt_variant="relative", slope_window=10, average_epochs=10,
-    softadapt_prior=True, hidden=(64, 64), activation="tanh", batch_size=10, lr=2e-3, lr_schedule="plateau",
+    softadapt_prior=True, hidden=(64, 64), activation="softplus", batch_size=10, lr=2e-3, lr_schedule="plateau",
     lr_factor=0.5, lr_patience=25, min_lr=1e-5, ema_decay=0.99)
 #: Seeds per priority (issue 16): 3 for the claims' comparisons and the modern protocol, else 1.
 PRIORITY_SEEDS = {1: 3, 2: 1, 3: 1, 4: 3}

@@ -472,8 +472,10 @@ def parse(argv=None) -> dict:
     kw = vars(parser.parse_args(argv))
     for key in ("config", "protocol"):
         kw.pop(key)
-    typed = {flag for flag in ("--preset", "--spec") for a in argv or sys.argv[1:]
-             if a == flag or a.startswith(flag + "=")}
+    probe = build_parser()                   # which of --preset/--spec the command line itself gives
+    probe.set_defaults(preset=None, spec=None)
+    given = probe.parse_args(argv)
+    typed = {flag for flag, value in (("--preset", given.preset), ("--spec", given.spec)) if value is not None}
     if typed == {"--preset", "--spec"}:
         parser.error("give --preset or --spec, not both")
     if typed == {"--preset"}:                # the command line overrides a --config's spec, and vice versa

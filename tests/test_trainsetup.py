@@ -250,6 +250,8 @@ def test_preset_and_spec_on_the_command_line_override_a_config(tmp_path, capsys)
     assert (kw["preset"], kw["spec"]) == ("rich", None)
     kw = train_mod.parse(["--config", str(with_preset), "--spec", str(spec)])
     assert (kw["preset"], kw["spec"]) == (None, str(spec))
+    kw = train_mod.parse(["--config", str(with_spec), "--pres=rich"])      # argparse's abbreviation
+    assert (kw["preset"], kw["spec"]) == ("rich", None)
     kw = train_mod.parse(["--config", str(with_preset)])
     assert (kw["preset"], kw["spec"]) == ("default", None)
     assert train_mod.parse(["d.h5"])["preset"] == "auto"

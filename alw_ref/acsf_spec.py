@@ -37,6 +37,13 @@ DEFAULT_PRESET = "auto"
 
 #: Cutoff in Å of every preset but ``mote2_paper`` when no ``--rc`` is given (the trainer's default).
 PRESET_RC = 5.5
+#: What each name of ``--preset`` means, for the help of every command that takes it.
+PRESET_HELP = ("named descriptor set, the same in train, describe and oracle, over the data's elements with --rc: "
+               "auto (rich for one element, trainer for more), trainer (ACSFSpec.trainer), default (the smaller "
+               "ACSFSpec.default), rich (ACSFSpec.rich: 68 angular functions per element pair, better forces on "
+               "mlearn Mo); or mote2_paper (the paper's 36 Mo/Te features, R_c 6.5 Å, no --rc)")
+#: The help of ``--rc`` beside ``--preset``.
+PRESET_RC_HELP = f"cutoff radius in Å of the auto, trainer, default and rich presets (default: {PRESET_RC})"
 
 
 def _fmt(x):
@@ -133,7 +140,8 @@ class ACSFSpec:
         return [(a, b) for a in range(n) for b in range(a, n)]
 
     def feature_labels(self):
-        """One label per feature in feature order, e.g. "G2[Mo] eta=0.01 Rs=0", "G4[Mo,Te] eta=0.01 zeta=1 lambda=-1"."""
+        """One label per feature in feature order, e.g. "G2[Mo] eta=0.01 Rs=0",
+        "G4[Mo,Te] eta=0.01 zeta=1 lambda=-1"."""
         sym = [chemical_symbol(z) for z in self.elements]
         labels = []
         for s in sym:
@@ -271,8 +279,8 @@ class ACSFSpec:
     @classmethod
     def mote2_paper(cls, elements=("Mo", "Te")):
         """AtomDNN's MoTe2 set used by the paper (from the MoTe2 example input of AtomDNN,
-        github.com/Gao-Group/atomdnn, the paper's code): R_c = 6.5 Å; G1 and G2 with η ∈ {0.01, 0.1, 1, 5, 10} Å⁻², R_s = 0;
-        G4 with η = 0.01 Å⁻², ζ ∈ {0.08, 1, 10, 100}, λ = ±1. Two elements: 6·2 + 8·3 = 36 features.
+        github.com/Gao-Group/atomdnn, the paper's code): R_c = 6.5 Å; G1 and G2 with η ∈ {0.01, 0.1, 1, 5, 10}
+        Å⁻², R_s = 0; G4 with η = 0.01 Å⁻², ζ ∈ {0.08, 1, 10, 100}, λ = ±1. Two elements: 6·2 + 8·3 = 36 features.
 
         Warning: ζ = 0.08 < 1 makes ∂G/∂r diverge at nearly collinear triplets within R_c (near-perfect
         bcc or simple-cubic cells reach |∂G/∂r| ~ 1e11 Å⁻¹); ``describe.singular_structures`` finds

@@ -68,7 +68,7 @@ except ImportError:  # not POSIX: no cache lock
 
 from . import descriptor_cache as _cache
 from .acsf import descriptors_from_pairs
-from .acsf_spec import DEFAULT_PRESET, PRESET_RC, PRESETS, ACSFSpec
+from .acsf_spec import DEFAULT_PRESET, PRESET_HELP, PRESET_RC_HELP, PRESETS, ACSFSpec
 from .atomic import deferred_interrupt, interrupt_point, remove_stale_temporaries
 from .descriptor_cache import CACHE_VERSION
 from .elements import chemical_symbol
@@ -436,13 +436,8 @@ def _parse_args(argv):
                    help="dataset.h5 to describe (default: the bundled example alw_ref/examples/mlearn_Mo.h5)")
     p.add_argument("--spec", default=None,
                    help="descriptor spec JSON file instead of --preset (default: none)")
-    p.add_argument("--preset", choices=PRESETS, default=DEFAULT_PRESET,
-                   help="named descriptor set, the same in train, describe and oracle (default: %(default)s = "
-                        "the trainer's default: rich for one element, trainer for more; trainer = ACSFSpec.trainer; "
-                        "default = the smaller ACSFSpec.default; rich = ACSFSpec.rich; "
-                        "mote2_paper = AtomDNN's 36-feature Mo/Te set, R_c 6.5 Å)")
-    p.add_argument("--rc", type=_positive(float, "a cutoff in Å"), default=None,
-                   help=f"cutoff radius in Å for --preset auto/trainer/default/rich (default: {PRESET_RC})")
+    p.add_argument("--preset", choices=PRESETS, default=DEFAULT_PRESET, help=PRESET_HELP + " (default: %(default)s)")
+    p.add_argument("--rc", type=_positive(float, "a cutoff in Å"), default=None, help=PRESET_RC_HELP)
     p.add_argument("--no-derivatives", action="store_true",
                    help="compute descriptor values only, not dG/dr and dG/dε (default: compute them)")
     p.add_argument("--out", default=None,

@@ -50,7 +50,7 @@ import h5py
 import numpy as np
 
 from . import __version__
-from .acsf_spec import PRESET_RC, PRESETS, ACSFSpec
+from .acsf_spec import PRESET_HELP, PRESET_RC_HELP, PRESETS, ACSFSpec
 from .atomic import atomic_write
 from .describe import compute_descriptors
 from .elements import chemical_symbol
@@ -290,12 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--format", default="auto", choices=("auto", "dataset", "ase", "atomdnn-raw"),
       help="input format (default: auto = dataset for .h5/.hdf5, else as python -m alw_ref.convert detects)")
     a("--spec", help="descriptor spec JSON (ACSFSpec.to_json). Default: the model's spec with --model")
-    a("--preset", choices=PRESETS,
-      help="named spec instead of --spec, the same in train, describe and oracle: auto (rich for one element, "
-           "trainer for more), trainer (ACSFSpec.trainer), default (the smaller ACSFSpec.default), rich "
-           "(ACSFSpec.rich), over the input's elements with --rc; or mote2_paper (R_c 6.5 Å, Mo/Te, 36 "
-           "features); default: none")
-    a("--rc", type=float, help=f"cutoff radius in Å for --preset auto/trainer/default/rich (default: {PRESET_RC})")
+    a("--preset", choices=PRESETS, help=PRESET_HELP + ", instead of --spec (default: none)")
+    a("--rc", type=float, help=PRESET_RC_HELP)
     a("--model", help="model file (best.h5 of python -m alw_ref.train); its spec is used if --spec/--preset "
                        "absent (default: none)")
     a("--random-model", type=int, metavar="SEED",

@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .acsf_spec import DEFAULT_PRESET, PRESETS, ACSFSpec
+from .acsf_spec import DEFAULT_PRESET, PRESET_HELP, PRESET_RC_HELP, PRESETS, ACSFSpec
 from .atomic import atomic_write, remove_stale_temporaries
 from .data import example_dataset_path, read_dataset
 from .describe import SINGULAR_DERIVATIVE, describe_dataset, singular_structures
@@ -358,13 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--protocol", choices=("default", "paper"), default="default",
       help="paper = the paper's protocol (raw RMSE terms, SoftAdapt l2, constant lr 1e-3, batch 30, 2x30 tanh, "
            "no EMA); other options override it")
-    a("--preset", choices=PRESETS, default=d["preset"], help="named descriptor set, the same in train, describe "
-      "and oracle: 'auto' ('rich' for one element, 'trainer' for more), 'trainer' (ACSFSpec.trainer for the "
-      "elements and --rc), 'default' (the smaller ACSFSpec.default), 'rich' (ACSFSpec.rich: better forces on "
-      "mlearn Mo, 68 angular functions per element pair) or 'mote2_paper' (the paper's 36 Mo/Te features, "
-      "R_c 6.5 Å)")
+    a("--preset", choices=PRESETS, default=d["preset"], help=PRESET_HELP)
     a("--spec", help="descriptor spec JSON file instead of --preset (default: none)", show=False)
-    a("--rc", type=float, default=d["rc"], help="cutoff radius in Å of the auto, trainer, default and rich presets")
+    a("--rc", type=float, default=d["rc"], help=PRESET_RC_HELP)
     a("--valid-file", help="dataset.h5 of validation structures (then the dataset is not split for validation)",
       show=False)
     a("--test-file", help="dataset.h5 of test structures, reported at the end (then the dataset is not split for "
@@ -458,7 +454,10 @@ def _config_defaults(path) -> dict:
 def parse(argv=None) -> dict:
     """train() keyword arguments from the command line (precedence: module docstring)."""
     parser = build_parser()
+    parser.set_defaults(preset=None)             # first pass: does the command line itself name a preset?
     first = parser.parse_args(argv)
+    typed = {flag for flag, value in (("--preset", first.preset), ("--spec", first.spec)) if value is not None}
+    parser.set_defaults(preset=DEFAULTS["preset"])
     if first.protocol == "paper":                # and the paper's initial weights, ⅓ each
         parser.set_defaults(**PAPER_PROTOCOL, weights=(1 / 3, 1 / 3, 1 / 3))
     config = first.config
@@ -472,10 +471,6 @@ def parse(argv=None) -> dict:
     kw = vars(parser.parse_args(argv))
     for key in ("config", "protocol"):
         kw.pop(key)
-    probe = build_parser()                   # which of --preset/--spec the command line itself gives
-    probe.set_defaults(preset=None, spec=None)
-    given = probe.parse_args(argv)
-    typed = {flag for flag, value in (("--preset", given.preset), ("--spec", given.spec)) if value is not None}
     if typed == {"--preset", "--spec"}:
         parser.error("give --preset or --spec, not both")
     if typed == {"--preset"}:                # the command line overrides a --config's spec, and vice versa

@@ -51,6 +51,13 @@ def fd_strain(f, positions, cell, step=STEP_STRAIN):
     return central_difference(lambda e: f(*strained(positions, cell, e)), np.zeros((3, 3)), step)
 
 
+def roundoff(f0, step):
+    """Bound on the round-off of ``central_difference`` at a point where |f| = |f0|: the stencil's weights sum
+    to 18/12 = 1.5 in units of 1/h, each f carries a few ε_machine |f| of its own rounding, so 10 ε |f0| / h.
+    It dominates when the derivative is tiny beside f / h (a nearly stress-free cell of energy −15 eV)."""
+    return 10.0 * np.finfo(float).eps * abs(float(f0)) / step
+
+
 def scaled_error(actual, expected, scale_axes):
     """max |actual − expected| / scale, the scale being max |expected| over ``scale_axes`` (one scale per
     remaining index, e.g. per centre and feature), floored at 1e-12 × the overall max |expected| + 1e-300."""

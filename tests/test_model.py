@@ -1,12 +1,14 @@
 """Tests of the model (alw_ref/model.py, alw_ref/forces.py): Eq. 1–3 against finite differences and symmetry."""
 
+from types import SimpleNamespace
+
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from alw_ref.acsf import ACSFSpec
 from alw_ref.model import Model, fit_reference_energies, fit_standardization, predict_structure
-from fd import fd_positions, fd_strain, scaled_error
+from fd import STEP_POSITION, STEP_STRAIN, fd_positions, fd_strain, roundoff
 from hypothesis import assume
 
 from strategies import away_from_cutoff, structures
@@ -36,29 +38,44 @@ def energy(model, s):
 @given(s=structures(n_atoms=(1, 5), n_elements=(1, 3)), seed=st.integers(0, 1000),
        activation=st.sampled_from(["tanh", "softplus", "silu"]))
 def test_forces_are_minus_energy_gradient(s, seed, activation):
-    """Eq. 2: F = −∂E/∂r (4th-order central differences, h = 1e-4 Å), relative error ≤ 1e-6."""
+    """Eq. 2: F = −∂E/∂r (4th-order central differences, h = 1e-4 Å), error ≤ 1e-6 of max |F| plus the
+    difference's round-off (``fd.roundoff``; it dominates when the forces nearly vanish)."""
     m = random_model(s.elements, seed, activation)
     assume(away_from_cutoff(s, m.spec.rc))
     pred = predict_structure(m, s.numbers, s.positions, s.cell, s.pbc)
     fd = -fd_positions(energy(m, s), s.positions, s.cell)
-    assert scaled_error(pred.forces_ic, fd, scale_axes=(0, 1)) <= 1e-6
+    tol = 1e-6 * np.abs(fd).max() + roundoff(pred.energy_s[0], STEP_POSITION)   # eV/Å
+    assert np.abs(pred.forces_ic - fd).max() <= tol
     # Translation invariance: Σ_j F_j = 0.
     np.testing.assert_allclose(pred.forces_ic.sum(axis=0), 0.0, atol=1e-10 * (1 + np.abs(pred.forces_ic).max()))
 
 
+#: CI's draw (2026-11-30) that failed the 1e-6 relative test without the round-off term: 4 Mo atoms, E = −15.0 eV,
+#: V = 18.5 Å³, |σ| ~ 5e-6 eV/Å³, so the finite difference's round-off ε|E|/(hV) ≈ 1.8e-11 eV/Å³ is 3.6e-6 of σ.
+NEARLY_STRESS_FREE = SimpleNamespace(
+    numbers=np.array([42, 42, 42, 42]), pbc=np.array([True, True, True]), elements=(42,),
+    positions=np.array([[0.85572655, 2.51649841, 2.74442201], [-1.55711767, 4.19279857, 3.57090118],
+                        [0.23290932, 5.3157965, 4.47692201], [-3.09297886, 5.00808429, 3.73359313]]),
+    cell=np.array([[-1.48973662, 1.21022118, 2.07177727], [1.73964774, 1.58216846, 1.80893682],
+                   [-0.24463201, 2.72813831, -0.24477852]]))
+
+
 @settings(max_examples=25, deadline=None)
 @given(s=structures(n_atoms=(1, 5), n_elements=(1, 3), pbc=(True, True, True)), seed=st.integers(0, 1000))
+@example(s=NEARLY_STRESS_FREE, seed=144)
 def test_stress_is_strain_derivative_over_volume(s, seed):
-    """Eq. 3: σ_ab = (1/V) ∂E/∂ε_ab under r → (I+ε) r (ASE sign), symmetric; finite strain h = 1e-5."""
+    """Eq. 3: σ_ab = (1/V) ∂E/∂ε_ab under r → (I+ε) r (ASE sign), symmetric; finite strain h = 1e-5. Error ≤ 1e-6
+    of max |σ| plus the difference's round-off (``fd.roundoff``) / V, which dominates for nearly stress-free
+    cells."""
     m = random_model(s.elements, seed)
     assume(away_from_cutoff(s, m.spec.rc))
     pred = predict_structure(m, s.numbers, s.positions, s.cell, s.pbc)
     V = abs(np.linalg.det(s.cell))
     sigma_fd = fd_strain(energy(m, s), s.positions, s.cell) / V
     voigt_fd = np.array([sigma_fd[a, b] for a, b in ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))])
-    assert scaled_error(pred.stress_sv[0], voigt_fd, scale_axes=(0,)) <= 1e-6
-    scale = np.abs(sigma_fd).max() + 1e-12
-    assert np.abs(sigma_fd - sigma_fd.T).max() <= 1e-6 * scale  # the lower triangle agrees with Voigt's upper
+    tol = 1e-6 * np.abs(sigma_fd).max() + roundoff(pred.energy_s[0], STEP_STRAIN) / V   # eV/Å³
+    assert np.abs(pred.stress_sv[0] - voigt_fd).max() <= tol
+    assert np.abs(sigma_fd - sigma_fd.T).max() <= tol  # the lower triangle agrees with Voigt's upper
 
 
 @settings(max_examples=20, deadline=None)

@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
            "no EMA); other options override it")
     a("--preset", choices=PRESETS, default=d["preset"], help=PRESET_HELP)
     a("--spec", help="descriptor spec JSON file instead of --preset (default: none)", show=False)
-    a("--rc", type=float, default=d["rc"], help=PRESET_RC_HELP)
+    a("--rc", type=float, default=d["rc"], help=PRESET_RC_HELP, show=False)  # the text names the default
     a("--valid-file", help="dataset.h5 of validation structures (then the dataset is not split for validation)",
       show=False)
     a("--test-file", help="dataset.h5 of test structures, reported at the end (then the dataset is not split for "

@@ -1,6 +1,7 @@
 """End-to-end tests of training (alw_ref/train.py) and evaluation (alw_ref/evaluate.py) on small data."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -146,6 +147,18 @@ def test_help_explains_every_option(capsys):
         assert flag in text
     assert "default: softadapt" in text and "default: 0.002" in text
     assert "(default: None)" not in text and "default: True" not in text and "0.3333333" not in text
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "convert", "describe", "oracle", "export"])
+def test_help_names_each_default_once(command, capsys):
+    """Reproducer: train's --rc help read "(default: 5.5) (default: 5.5)" (a shared help text that names
+    its default, plus the parser's own)."""
+    import importlib
+    with pytest.raises(SystemExit):
+        importlib.import_module(f"alw_ref.{command}").main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines: compare with single spaces
+    assert not re.search(r"\(default:[^()]*\)\s*\(default:", text), text
+    assert "(default: None)" not in text
 
 
 def test_evaluate_cli(small_dataset, tmp_path, capsys):

@@ -341,7 +341,10 @@ def _structure_forces_adjoint(a0, a1, dE_dG_ig, gidx_i, shift_i, first_i, j_b, c
     """Eq. 2 forces of the atoms a0…a1−1 of one structure (written into F_ic) and, with ``force_adjoint``,
     their unscaled adjoint vF_ig (block comment above), the blocks visited grouped by atom j: in memory
     order for a neighbour-major layout, through ``_neighbour_order`` for a centre-major one. shift_i is
-    the same for all atoms of a structure (``model.make_batch``). F_j sums its blocks in centre order."""
+    the same for all atoms of a structure (``model.make_batch``). F_j sums its blocks in centre order.
+    Software pipeline: the forces of group j (read from memory) are interleaved block by block with the
+    adjoint update of group j − 1 (from L1/L2, its residual known), so that arithmetic overlaps the reads;
+    each (centre, row set) appears once per group, so the adjoint's sums are in the same order either way."""
     na = a1 - a0
     if na == 0:
         return
@@ -358,41 +361,39 @@ def _structure_forces_adjoint(a0, a1, dE_dG_ig, gidx_i, shift_i, first_i, j_b, c
         for e in range(n_sets):
             for k in range(Dc):
                 w_iek[il, e, k] = dE_dG_ig[a0 + il, feature_ek[e, k]]
-    for jl in range(na):
-        if by_j:
-            lo, hi = first_i[gidx_i[a0 + jl]], first_i[gidx_i[a0 + jl] + 1]
-        else:
-            lo, hi = start[jl], start[jl + 1]
-        f0 = 0.0
-        f1 = 0.0
-        f2 = 0.0
-        for t in range(lo, hi):
-            b = t if by_j else blk[t]
-            il = centre_b[t] + sh - a0 if by_j else cen[t]
-            e = el_b[b]
-            c0 = 0.0
-            c1 = 0.0
-            c2 = 0.0
-            for k in range(Dc):  # one loop, three SIMD accumulators: each w loaded once
-                w = w_iek[il, e, k]
-                c0 += w * d_bck[b, 0, k]
-                c1 += w * d_bck[b, 1, k]
-                c2 += w * d_bck[b, 2, k]
-            f0 -= c0
-            f1 -= c1
-            f2 -= c2
-        j = a0 + jl
-        F_ic[j, 0] = f0
-        F_ic[j, 1] = f1
-        F_ic[j, 2] = f2
-        if force_adjoint:
-            r0, r1, r2 = f0 - F_ref_ic[j, 0], f1 - F_ref_ic[j, 1], f2 - F_ref_ic[j, 2]
-            for t in range(lo, hi):  # the same blocks again, now in L1/L2
-                b = t if by_j else blk[t]
-                il = centre_b[t] + sh - a0 if by_j else cen[t]
+    plo, phi = 0, 0  # the previous group, whose adjoint update is due, and its atom's residual r
+    r0, r1, r2 = 0.0, 0.0, 0.0
+    for jl in range(na + 1):
+        lo, hi = 0, 0
+        if jl < na:
+            lo, hi = (first_i[gidx_i[a0 + jl]], first_i[gidx_i[a0 + jl] + 1]) if by_j else (start[jl], start[jl + 1])
+        n_due = phi - plo if force_adjoint else 0
+        f0, f1, f2 = 0.0, 0.0, 0.0
+        for t in range(max(hi - lo, n_due)):
+            if t < hi - lo:  # forces: one loop, three SIMD accumulators, each weight loaded once
+                b = lo + t if by_j else blk[lo + t]
+                il = centre_b[b] + sh - a0 if by_j else cen[lo + t]
+                e = el_b[b]
+                c0, c1, c2 = 0.0, 0.0, 0.0
+                for k in range(Dc):
+                    w = w_iek[il, e, k]
+                    c0 += w * d_bck[b, 0, k]
+                    c1 += w * d_bck[b, 1, k]
+                    c2 += w * d_bck[b, 2, k]
+                f0 -= c0
+                f1 -= c1
+                f2 -= c2
+            if t < n_due:  # adjoint of the previous group, its blocks still in L1/L2
+                b = plo + t if by_j else blk[plo + t]
+                il = centre_b[b] + sh - a0 if by_j else cen[plo + t]
                 e = el_b[b]
                 for k in range(Dc):
                     u_iek[il, e, k] += d_bck[b, 0, k] * r0 + d_bck[b, 1, k] * r1 + d_bck[b, 2, k] * r2
+        if jl < na:
+            j = a0 + jl
+            F_ic[j, 0], F_ic[j, 1], F_ic[j, 2] = f0, f1, f2
+            r0, r1, r2 = f0 - F_ref_ic[j, 0], f1 - F_ref_ic[j, 1], f2 - F_ref_ic[j, 2]
+            plo, phi = lo, hi
     if force_adjoint:
         for il in range(na):
             for e in range(n_sets):

@@ -61,6 +61,14 @@ def _convert(sources, out: Path) -> Path:
     return out
 
 
+def mote2_subset(n: int = 1000, seed: int = 0):
+    """``n`` structures of AtomDNN's MoTe2 set drawn with ``seed`` (in file order), as a Dataset."""
+    from alw_ref.data import read_dataset
+
+    full = read_dataset(_convert([SHARED / "atomdnn" / "mote2_2021.extxyz"], WORK / "mote2_full.h5"))
+    return full.subset(np.sort(np.random.default_rng(seed).choice(len(full), n, replace=False)))
+
+
 def dataset_files(name: str):
     """(train file, test file) of a benchmark dataset, converted once into ``WORK``."""
     if name in ("mo", "si", "ge"):
@@ -69,12 +77,11 @@ def dataset_files(name: str):
         return (_convert([src / f"{el}_train.xyz"], WORK / f"{el}_train.h5"),
                 _convert([src / f"{el}_test.xyz"], WORK / f"{el}_test.h5"))
     if name == "mote2-1000":
-        from alw_ref.data import read_dataset, split_indices, write_dataset
+        from alw_ref.data import split_indices, write_dataset
 
-        full = read_dataset(_convert([SHARED / "atomdnn" / "mote2_2021.extxyz"], WORK / "mote2_full.h5"))
         train_f, test_f = WORK / "mote2_1000_trainval.h5", WORK / "mote2_1000_test.h5"
         if not (train_f.exists() and test_f.exists()):
-            sub = full.subset(np.sort(np.random.default_rng(0).choice(len(full), 1000, replace=False)))
+            sub = mote2_subset()
             tr, va, te = split_indices(len(sub), (0.7, 0.2, 0.1), 0)
             write_dataset(sub.subset(np.sort(np.concatenate([tr, va]))), train_f)
             write_dataset(sub.subset(te), test_f)

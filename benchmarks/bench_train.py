@@ -7,7 +7,15 @@ Adam at a constant lr 1e-3, SoftAdapt ``l2`` with β = 1 over one epoch, raw RMS
   example   — the bundled mlearn Mo set (``alw_ref.data.example_dataset_path()``, 217 structures);
   generated — ``--atoms`` atoms (default 15 000) of rattled Mo/Te rock-salt cells of ``--cell-atoms``
               atoms each (``bench_acsf.rocksalt``) with random labels (``bench_model.labelled_dataset``:
-              energy, forces and stress on every structure), written to a temporary dataset.h5.
+              energy, forces and stress on every structure), written to a temporary dataset.h5;
+  mote2-1000 — 1 000 structures of AtomDNN's MoTe2 set (``../shared/data/atomdnn``, drawn with seed 0 as in
+              ``bench_accuracy.py``) with the paper's 36 MoTe2 descriptors (``ACSFSpec.mote2_paper``, R_c 6.5 Å)
+              in place of the default set: the paper sweep's epoch at a fifth of its size.
+
+``--code DIR`` times another alw_ref tree (e.g. an older commit, ``git worktree add DIR <commit>``) with the
+same data and settings, for before/after tables: only the plain train() call runs there (the timers of the
+loop name this tree's functions), and options its ``train()`` does not know are left out (named in the
+output; they are the paper protocol's no-ops, such as ``ema_decay=0``).
 
 For each case, three fresh processes (so that each has its own peak RSS):
   loop   — ``train()`` for ``--epochs`` epochs with time.perf_counter timers around the functions it calls,
@@ -75,6 +83,7 @@ SETTINGS = dict(weighting="softadapt", weights=(1 / 3, 1 / 3, 1 / 3), beta=1.0, 
                 loss_scale="none", hidden=(30, 30), activation="tanh", preset="default", rc=5.0, batch_size=30,
                 lr=1e-3, lr_schedule="constant", lr_decay=1.0, min_lr=0.0, ema_decay=0.0, seed=0,
                 split=(0.7, 0.2, 0.1))
+CASES = ("example", "generated", "mote2-1000")
 #: Per-epoch pieces of the loop, in table order (keys of ``Clock.seconds``).
 EPOCH_PIECES = ("batch", "forward", "force_kernel", "gradient", "adjoint_kernel", "optimizer", "validation",
                 "weighting", "io")
@@ -162,12 +171,29 @@ def write_text(path, text: str) -> None:
 
 # ---------------------------------------------------------------------------------------- workers
 
-def worker_prepare(args) -> dict:
-    """Write the generated dataset (rock-salt cells with random labels) to ``args.data``."""
-    sys.path[:0] = [str(HERE), str(REPO)]
-    from bench_model import labelled_dataset
+def case_settings(case: str, data: str) -> dict:
+    """train() options of a case: ``SETTINGS``, with the MoTe2 case's spec file (written by the prepare worker)."""
+    if case == "mote2-1000":
+        return dict(SETTINGS, preset=None, spec=data + ".spec.json")
+    return dict(SETTINGS)
 
+
+def worker_prepare(args) -> dict:
+    """Write the case's dataset to ``args.data``: rock-salt cells with random labels, or the MoTe2 subset and
+    its spec file."""
+    sys.path[:0] = [str(HERE), str(REPO)]
     from alw_ref.data import write_dataset
+
+    if args.case == "mote2-1000":
+        from bench_accuracy import mote2_subset
+
+        from alw_ref.acsf_spec import ACSFSpec
+
+        dataset = mote2_subset(1000, seed=0)
+        write_text(Path(args.data + ".spec.json"), ACSFSpec.mote2_paper().to_json())
+        write_dataset(dataset, args.data)
+        return {"n_structures": len(dataset), "n_atoms": int(dataset.n_atoms.sum())}
+    from bench_model import labelled_dataset
 
     n_structures = max(1, -(-args.atoms // args.cell_atoms))
     dataset = labelled_dataset(n_structures, args.cell_atoms, seed=0)
@@ -176,17 +202,24 @@ def worker_prepare(args) -> dict:
 
 
 def worker_train(args) -> dict:
-    """One ``train()`` call without timers, timed as a whole."""
-    sys.path.insert(0, str(REPO))
+    """One ``train()`` call without timers, timed as a whole, of this tree or of ``--code``'s."""
+    sys.path.insert(0, str(Path(args.code).resolve() if args.code else REPO))
+    import inspect
+
+    import alw_ref
     from alw_ref.train import train
 
     rss0 = _maxrss_mib()
+    known = inspect.signature(train).parameters
+    settings = case_settings(args.case, args.data)
+    left_out = {k: v for k, v in settings.items() if k not in known}
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         result = train(args.data, out=out, epochs=args.epochs, cache_dir="", quiet=True, plots=False,
-                       threads=args.threads, **SETTINGS)
+                       threads=args.threads, **{k: v for k, v in settings.items() if k in known})
         wall = time.perf_counter() - t0
-    return {"wall_s": wall, "epoch_time_s": [r["time_s"] for r in result.rows],
+    return {"wall_s": wall, "epoch_time_s": [r["time_s"] for r in result.rows], "code": str(alw_ref.__file__),
+            "options_left_out": {k: str(v) for k, v in left_out.items()},
             "maxrss_after_imports_mib": rss0, "maxrss_mib": _maxrss_mib()}
 
 
@@ -247,7 +280,7 @@ def worker_loop(args) -> dict:
         with tempfile.TemporaryDirectory() as out:
             t0 = time.perf_counter()
             result = train_module.train(args.data, out=out, epochs=args.epochs, cache_dir="", quiet=True,
-                                        plots=False, threads=args.threads, **SETTINGS)
+                                        plots=False, threads=args.threads, **case_settings(args.case, args.data))
             wall = time.perf_counter() - t0
     finally:
         for owner, attr, fn in originals:
@@ -275,7 +308,10 @@ def run_worker(mode: str, args, data: str, epochs: int, blas: str = "default", t
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         result_path = f.name
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--data", data, "--result", result_path,
-           "--epochs", str(epochs), "--atoms", str(args.atoms), "--cell-atoms", str(args.cell_atoms)]
+           "--epochs", str(epochs), "--atoms", str(args.atoms), "--cell-atoms", str(args.cell_atoms),
+           "--case", args.case]
+    if args.code:
+        cmd += ["--code", args.code]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     if trace:
@@ -332,7 +368,8 @@ def print_tables(cases: dict, epochs: int) -> None:
     runs = [(f"{name} B={'def' if blas == 'default' else blas}", r)
             for name, c in cases.items() for blas, r in c["runs"].items()]
     first = runs[0][1]["loop"]
-    print(f"\nTraining benchmark: {epochs} epochs, default ACSF at R_c 5 Å, 2×30 tanh, batches of 30 structures, "
+    print(f"\nTraining benchmark: {epochs} epochs, default ACSF at R_c 5 Å (mote2-1000: the paper's 36 features "
+          f"at 6.5 Å), 2×30 tanh, batches of 30 structures, "
           f"{first['threads']} Numba thread(s); B = BLAS threads, def = NumPy's BLAS default "
           f"({first['blas_threads']} here)")
     print(f"{'run':<24} {'structs':>7} {'atoms':>6} {'train':>6} {'D':>3} {'s/epoch':>8} {'(min)':>6} "
@@ -373,6 +410,16 @@ def print_tables(cases: dict, epochs: int) -> None:
     print("% run: share of the whole train() call | % ep: share of run_epochs (incl. epoch I/O)")
 
 
+def print_train_only(cases: dict) -> None:
+    """The epoch times of plain train() calls of another tree (``--code``)."""
+    print(f"\n{'run':<24} {'s/epoch':>8} {'(min)':>6} {'wall s':>7}  code; options its train() does not know")
+    for name, c in cases.items():
+        for blas, r in c["runs"].items():
+            ep = r["epoch_time_s"]
+            print(f"{name + ' B=' + blas:<24} {sum(ep) / len(ep):>8.3f} {min(ep):>6.3f} {r['wall_s']:>7.1f}  "
+                  f"{r['code']}; {', '.join(r['options_left_out']) or 'none'}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--atoms", type=int, default=15000, help="atoms of the generated dataset (default: %(default)s)")
@@ -382,13 +429,17 @@ def main(argv=None) -> int:
     p.add_argument("--blas-threads", default="default,1",
                    help="comma-separated BLAS thread counts of the timed runs, 'default' = NumPy's own "
                         "(default: %(default)s)")
-    p.add_argument("--cases", default="example,generated", help="cases to run (default: %(default)s)")
+    p.add_argument("--cases", default="example,generated",
+                   help=f"comma-separated cases, of {', '.join(CASES)} (default: %(default)s)")
+    p.add_argument("--code", metavar="DIR", help="time the alw_ref tree in DIR instead of this one (plain train() "
+                   "only; for before/after tables)")
     p.add_argument("--json", default=str(HERE / "results" / "bench_train.json"),
                    help="where to write the JSON results (default: %(default)s)")
     p.add_argument("--worker", choices=tuple(WORKERS), help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     p.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--case", default="generated", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         write_text(Path(args.result), json.dumps(WORKERS[args.worker](args)))
@@ -399,18 +450,25 @@ def main(argv=None) -> int:
     if any(b != "default" and not (b.isdigit() and int(b) > 0) for b in blas_list):
         p.error(f"--blas-threads: 'default' or positive integers, got {args.blas_threads!r}")
     names = args.cases.split(",")
-    if set(names) - {"example", "generated"}:
-        p.error(f"--cases: choose from example, generated (got {args.cases!r})")
+    if set(names) - set(CASES):
+        p.error(f"--cases: choose from {', '.join(CASES)} (got {args.cases!r})")
+    if args.code and not (Path(args.code) / "alw_ref" / "train.py").is_file():
+        p.error(f"--code: {args.code} holds no alw_ref/train.py")
     t_all, load0 = time.perf_counter(), os.getloadavg()
     cases = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
+            args.case = name
             if name == "example":
                 data = _example_path()
             else:
-                data = str(Path(tmp) / "generated.h5")
+                data = str(Path(tmp) / f"{name}.h5")
                 info = run_worker("prepare", args, data, args.epochs)
-                print(f"generated dataset: {info['n_structures']} structures, {info['n_atoms']} atoms", flush=True)
+                print(f"{name} dataset: {info['n_structures']} structures, {info['n_atoms']} atoms", flush=True)
+            if args.code:
+                cases[name] = {"code": args.code, "runs": {blas: run_worker("train", args, data, args.epochs, blas)
+                                                           for blas in blas_list}}
+                continue
             runs = {}
             for blas in blas_list:
                 runs[blas] = summarize(run_worker("loop", args, data, args.epochs, blas),
@@ -418,11 +476,15 @@ def main(argv=None) -> int:
                 print(f"done {name}, BLAS {blas}: {runs[blas]['s_per_epoch']:.3f} s/epoch "
                       f"(train(): {runs[blas]['train_s_per_epoch']:.3f})", flush=True)
             memory = run_worker("loop", args, data, 1, blas_list[0], trace=True)
-            cases[name] = {"dataset": data if name == "example" else
-                           f"generated: {info['n_structures']} rock-salt cells of {args.cell_atoms} atoms",
+            cells = f", rock-salt cells of {args.cell_atoms} atoms" if name == "generated" else ""
+            described = data if name == "example" else f"{name}: {info['n_structures']} structures{cells}"
+            cases[name] = {"dataset": described,
                            "runs": runs, "memory": memory,
                            "tracemalloc_peak_mib": max(memory["tracemalloc_peak_mib"].values())}
-    print_tables(cases, args.epochs)
+    if args.code:
+        print_train_only(cases)
+    else:
+        print_tables(cases, args.epochs)
     load1 = os.getloadavg()
     print(f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; total {time.perf_counter() - t_all:.0f} s")
     out = Path(args.json)

@@ -46,7 +46,7 @@ _pending = threading.Event()  # a SIGINT arrived while held
 _depth = 0  # nesting depth of deferred_interrupt in the main thread
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """The process umask (os.umask can only be read by setting it)."""
     mask = os.umask(0o022)
     os.umask(mask)
@@ -120,7 +120,7 @@ def atomic_write(path):
             interrupt_point()
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600; give it a normal file's mode
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp made it 0600; give it a normal file's mode
             interrupt_point()
             os.replace(tmp, path)
         except BaseException:

@@ -226,10 +226,10 @@ def validate_structure(structure: Structure, index: int | None = None) -> None:
     elif s.stress is not None:
         raise DataError(f"{where}: field 'stress': given for a structure without periodic directions "
                         f"(pbc all False): stress needs a cell volume; drop it or set pbc")
-    _check_min_distance(where, s.positions, s.cell, s.pbc)
+    check_min_distance(where, s.positions, s.cell, s.pbc)
 
 
-def _check_min_distance(where, positions, cell, pbc):
+def check_min_distance(where, positions, cell, pbc):
     """DataError naming the closest pair of atoms if any pair (images included) is < MIN_DISTANCE."""
     nl = neighbor_list(np.ascontiguousarray(positions, dtype=np.float64),
                        np.ascontiguousarray(cell, dtype=np.float64),

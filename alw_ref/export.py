@@ -54,7 +54,7 @@ import numpy as np
 
 from . import __version__
 from .acsf_spec import ACSFSpec
-from .atomic import _umask, write_text
+from .atomic import current_umask, write_text
 from .elements import atomic_number, chemical_symbol
 from .cli import interrupts_raise
 from .errors import ALWError, ModelError, SpecError
@@ -172,7 +172,7 @@ def export_n2p2(model: Model, outdir, source: str = "", overwrite: bool = False)
         try:
             for name, text in files.items():
                 (tmp / name).write_text(text)
-            tmp.chmod(0o777 & ~_umask())
+            tmp.chmod(0o777 & ~current_umask())
             os.replace(tmp, outdir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -31,7 +31,7 @@ import numpy as np
 from . import __version__
 from .acsf_spec import ACSFSpec
 from .atomic import atomic_write
-from .data import _check_min_distance
+from .data import check_min_distance
 from .errors import DataError, ModelError
 from .model import Model, n_params_per_element, predict_structure
 
@@ -129,7 +129,7 @@ def check_positions(positions, cell, pbc) -> None:
     bad = np.argwhere(~np.isfinite(positions))
     if bad.size:
         raise DataError(f"structure: field 'positions': non-finite value at atom {bad[0][0]}")
-    _check_min_distance("structure", positions, np.asarray(cell, np.float64), np.asarray(pbc, bool))
+    check_min_distance("structure", positions, np.asarray(cell, np.float64), np.asarray(pbc, bool))
 
 
 class Potential:

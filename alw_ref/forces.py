@@ -305,6 +305,8 @@ def compact_layout(block_first_i, block_j, dG_dr_bgc, species_i, n_elements: int
 # scalars are known. The blocks are visited grouped by their atom j: F_j is complete at the end of its
 # group, whose blocks (~30 KiB at D = 50) are still in L1/L2 for the adjoint update, so each block is
 # read from memory once (visited by centre, a structure's blocks, ~6 MB for 216 atoms, were read twice).
+# That update runs during the next group's force sums, block by block, so that its arithmetic overlaps
+# their reads from memory (a software pipeline: 8-12 % off the kernel, benchmarks/README.md).
 
 #: Voigt order xx yy zz yz xz xy as (a, b) index pairs (as ``units.VOIGT_PAIRS``), for the kernel.
 _VOIGT_AB = np.array([[0, 0], [1, 1], [2, 2], [1, 2], [0, 2], [0, 1]], np.int64)

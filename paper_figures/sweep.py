@@ -227,7 +227,7 @@ class EpochClock:
     def _poll(self):
         import h5py
 
-        last = None
+        last, last_epoch = None, None
         while not self.stop.wait(self.period):
             try:
                 stamp = os.stat(self.ckpt).st_mtime_ns
@@ -239,6 +239,9 @@ class EpochClock:
             except (OSError, KeyError):  # between the trainer's write and rename, or not there yet
                 continue
             last = stamp
+            if epoch == last_epoch:  # the same epoch written again (e.g. the final checkpoint): one line per epoch
+                continue
+            last_epoch = epoch
             new = not self.path.exists()
             with self.path.open("a") as f:
                 f.write(("segment,epoch,cpu_s\n" if new else "") + f"{self.segment},{epoch},{cpu:.3f}\n")

@@ -476,3 +476,38 @@ def test_converged_sweep_refuses_runs_of_other_data(tmp_path):
     record.write_text(json.dumps(known))
     with pytest.raises(DataError, match="dataset mlearn-mo .*fingerprint"):
         converged.prepare(["mlearn-mo"], record, log=lambda text: None)
+
+
+def test_epoch_clock_writes_one_line_per_epoch(tmp_path):
+    """Reproducer: a checkpoint written twice for one epoch (e.g. the final checkpoint) gave two lines for that
+    epoch in epoch_cpu.csv (seen in a committed run: two lines for epoch 457)."""
+    import time
+
+    import h5py
+
+    def write(epoch):
+        with h5py.File(tmp_path / "tmp.h5", "w") as f:
+            f.attrs["epoch"] = epoch
+        (tmp_path / "tmp.h5").replace(tmp_path / "checkpoint.h5")
+
+    def wait_for_lines(n):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            text = (tmp_path / "epoch_cpu.csv").read_text() if (tmp_path / "epoch_cpu.csv").exists() else ""
+            if len(text.splitlines()) >= n:
+                break
+            time.sleep(0.01)
+        time.sleep(0.1)  # a few more polls: a duplicate would show up now
+
+    with sweep.EpochClock(tmp_path, segment=3, period=0.005):
+        write(1)
+        wait_for_lines(2)
+        for _ in range(3):  # the same epoch again, newer files
+            time.sleep(0.02)
+            write(1)
+        wait_for_lines(2)
+        time.sleep(0.02)
+        write(2)
+        wait_for_lines(3)
+    rows = list(csv.DictReader((tmp_path / "epoch_cpu.csv").open()))
+    assert [(r["segment"], r["epoch"]) for r in rows] == [("3", "1"), ("3", "2")]

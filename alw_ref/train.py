@@ -57,6 +57,7 @@ from .acsf_spec import DEFAULT_PRESET, PRESET_HELP, PRESET_RC_HELP, PRESETS, ACS
 from .atomic import atomic_write, remove_stale_temporaries
 from .data import example_dataset_path, read_dataset
 from .describe import SINGULAR_DERIVATIVE, describe_dataset, singular_structures
+from .elements import chemical_symbol
 from .cli import interrupts_raise
 from .errors import ALWError, DataError
 from .loss import FORMS
@@ -192,10 +193,7 @@ def _read_inputs(settings):
     init = load_model(settings["init_model"]) if settings["init_model"] else None
     if init is not None:
         spec = init.spec
-        given = settings["spec"] and ACSFSpec.from_json(settings["spec"]).to_dict() != spec.to_dict()
-        if given or settings["preset"] not in (None, DEFAULTS["preset"]):
-            raise ValueError(f"--init-model {settings['init_model']} has its own descriptors; --spec/--preset "
-                             "differ from them (leave them out when fine-tuning)")
+        _check_init_model(settings, init, data)
     elif settings["spec"]:
         spec = ACSFSpec.from_json(settings["spec"])
     else:
@@ -203,6 +201,33 @@ def _read_inputs(settings):
         spec = ACSFSpec.preset(preset, data.elements, None if preset == "mote2_paper" else settings["rc"])
     splits = split_for_files([len(p) for p in parts], settings)
     return data, dataset_fingerprint(*parts), spec, splits, init
+
+
+def _check_init_model(settings, init, data):
+    """--init-model fixes the descriptors and the network: a --spec/--preset, --rc, --hidden or --activation
+    other than the defaults and the model's own is an error (not silently replaced), and so is an element
+    of the data the model has no network for."""
+    model_path, spec = settings["init_model"], init.spec
+    given = settings["spec"] and ACSFSpec.from_json(settings["spec"]).to_dict() != spec.to_dict()
+    if given or settings["preset"] not in (None, DEFAULTS["preset"]):
+        raise ValueError(f"--init-model {model_path} has its own descriptors; --spec/--preset "
+                         "differ from them (leave them out when fine-tuning)")
+    ours = {"rc": spec.rc, "hidden": list(init.hidden), "activation": init.activation}
+    clash = [f"--{k} {_fmt(settings[k])} (the model has {_fmt(v)})" for k, v in ours.items()
+             if _plain(settings[k]) != _plain(DEFAULTS[k]) and _plain(settings[k]) != _plain(v)]
+    if clash:
+        raise ValueError(f"--init-model {model_path} fixes the network and descriptors: {'; '.join(clash)}; "
+                         "leave these options out when fine-tuning")
+    missing = sorted(set(int(z) for z in data.elements) - set(int(z) for z in spec.elements))
+    if missing:
+        have = ", ".join(chemical_symbol(z) for z in spec.elements)
+        raise DataError(f"--init-model {model_path} has networks for {have} only; the data also hold "
+                        + ", ".join(chemical_symbol(z) for z in missing))
+
+
+def _plain(value):
+    """A setting as a comparable plain value (tuples and lists of numbers alike)."""
+    return [float(x) for x in value] if isinstance(value, (list, tuple)) else value
 
 
 def _train_locked(out, settings, stop, t_start):
@@ -213,7 +238,7 @@ def _train_locked(out, settings, stop, t_start):
         numba.set_num_threads(settings["threads"])
     ckpt = load_resume(out, _compared_on_resume(settings)) if settings["resume"] else None
     data, fingerprint, acsf_spec, (train_idx, val_idx, test_idx), init = _read_inputs(settings)
-    if init is not None:                       # fine-tuning: the network is the model's, whatever --hidden says
+    if init is not None:                       # fine-tuning: the model's network (other values were refused)
         settings = {**settings, "hidden": list(init.hidden), "activation": init.activation, "rc": acsf_spec.rc}
     _check_data(data, acsf_spec, settings, train_idx)
     if ckpt is not None and ckpt["settings"].get("dataset_fingerprint") != fingerprint:

@@ -271,3 +271,35 @@ def test_resume_takes_the_runs_own_settings(data_path, tmp_path):
     assert train_mod.main(["--out", str(run), "--resume", "--epochs", "3"]) == 0
     assert strip_time(rows_of(run)) == strip_time(rows_of(straight))
     assert train_mod.main(["--out", str(run), "--resume", "--epochs", "4", "--activation", "silu"]) == 1
+
+
+def test_init_model_refuses_a_network_or_cutoff_other_than_its_own(data_path, tmp_path):
+    """Reproducer: --init-model with --rc 6 --hidden 16,16 --activation silu trained at the model's R_c 4 Å, 8×8,
+    tanh without a word (and recorded those). Options equal to the model's, or left at the defaults, pass."""
+    train_mod.train(data_path, out=tmp_path / "a", epochs=1, **SMALL)
+    init = str(tmp_path / "a" / "best.h5")
+    for option, value in (("rc", 6.0), ("hidden", (16, 16)), ("activation", "silu")):
+        with pytest.raises(ValueError, match=f"--init-model .*--{option} "):
+            train_mod.train(data_path, out=tmp_path / f"b_{option}", epochs=1, init_model=init,
+                            **{**SMALL, option: value})
+        folder = tmp_path / f"b_{option}"
+        assert not folder.exists() or {p.name for p in folder.iterdir()} <= {".lock"}  # no run was written
+    small_defaults = {k: v for k, v in SMALL.items() if k not in ("rc", "hidden", "activation")}
+    train_mod.train(data_path, out=tmp_path / "c", epochs=1, init_model=init, **small_defaults)
+    assert load_model(tmp_path / "c" / "best.h5").hidden == (8, 8)
+
+
+def test_init_model_names_an_element_it_has_no_network_for(data_path, tmp_path):
+    from dataclasses import replace
+
+    from alw_ref.data import write_dataset
+    from alw_ref.errors import DataError
+
+    train_mod.train(data_path, out=tmp_path / "a", epochs=1, **SMALL)
+    data = read_dataset(data_path)
+    numbers = data.numbers.copy()
+    numbers[: data.n_atoms[0]] = 52           # the first structure becomes Te: an element the model never saw
+    write_dataset(replace(data, numbers=numbers), tmp_path / "mote.h5")
+    with pytest.raises(DataError, match=r"--init-model .* has networks for Mo only; the data also hold Te"):
+        train_mod.train(tmp_path / "mote.h5", out=tmp_path / "b", epochs=1,
+                        init_model=str(tmp_path / "a" / "best.h5"), **SMALL)

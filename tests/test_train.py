@@ -52,6 +52,36 @@ def test_end_to_end_writes_every_file_and_loss_falls(small_dataset, tmp_path):
     assert res.best_epoch == min(rows, key=lambda r: r["val_loss"])["epoch"]
 
 
+def test_end_of_training_errors_per_config_type(small_dataset, tmp_path, capsys):
+    """test_metrics.json's test_by_config_type and the printed table are the test split's structures grouped by
+    config_type, each group's energy and force RMSE recomputed here from best.h5's predictions (meV/atom, meV/Å)."""
+    from trainkit import split_by_hand
+
+    from alw_ref.potential import Potential
+
+    out = tmp_path / "run"
+    train_mod.train(small_dataset, out=out, epochs=2, **{**SMALL, "quiet": False})
+    printed = capsys.readouterr().out
+    groups = json.loads((out / "test_metrics.json").read_text())["test_by_config_type"]
+    data = read_dataset(small_dataset)
+    test_idx = split_by_hand(len(data), SMALL["split"], train_mod.DEFAULTS["seed"])[2]
+    potential = Potential.load(out / "best.h5")
+    expected = {}
+    for s in test_idx:
+        p = potential.predict(data[s])
+        err = expected.setdefault(str(data.config_type[s]), {"n": 0, "e": [], "f": []})
+        err["n"] += 1
+        err["e"].append((p["energy"] - data.energy[s]) / data.n_atoms[s] * 1000.0)
+        err["f"].extend(((p["forces"] - data[s].forces) * 1000.0).ravel())
+    assert sorted(groups) == sorted(expected) and len(expected) >= 2
+    for name, err in expected.items():
+        assert groups[name]["n_structures"] == err["n"]
+        assert groups[name]["energy_rmse"] == pytest.approx(np.sqrt(np.mean(np.square(err["e"]))), rel=1e-9)
+        assert groups[name]["forces_rmse"] == pytest.approx(np.sqrt(np.mean(np.square(err["f"]))), rel=1e-9)
+        assert re.search(rf"^{re.escape(name)}\s+{err['n']}\s", printed, re.MULTILINE), name
+    assert "by config_type" in printed
+
+
 @pytest.mark.parametrize("weighting", ["fixed", "linear", "dwa", "uncertainty"])
 def test_other_weightings_run(small_dataset, tmp_path, weighting):
     extra = {"limit_weights": (0.1, 0.8, 0.1)} if weighting == "linear" else {}

@@ -62,6 +62,17 @@ def _fractions(text: str):
     return values
 
 
+def _seed(text: str) -> int:
+    """--seed: an integer in [0, 2⁶³), the range train accepts."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0 as in train, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m alw_ref.evaluate", description=__doc__.split("\n\n")[0].replace("``", ""),
                                 epilog=__doc__.split("\n\n", 2)[2].replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "all otherwise)")
     p.add_argument("--split", type=_fractions, default=None, metavar="TRAIN,VAL,TEST",
                    help="fractions of the split, as in train (default: the run's, else 0.7,0.2,0.1)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the split, as in train (default: the run's, "
+    p.add_argument("--seed", type=_seed, default=None, help="seed of the split, as in train (default: the run's, "
                                                            "else 0)")
     p.add_argument("--cache-dir", default=None,
                    help=f"descriptor cache folder, '' = none (default: the run's, else {DEFAULT_CACHE})")

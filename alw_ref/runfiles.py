@@ -186,8 +186,24 @@ def checkpoint_progress(path) -> tuple:
         return int(f.attrs["epoch"]), int(state["bad_epochs"])
 
 
-def load_checkpoint(path, read_groups: dict) -> dict:
-    """{settings, epoch, state, <group name>: read(group) or None if absent}; DataError naming the file."""
+#: What a damaged checkpoint's message advises.
+RESTART_ADVICE = "this run cannot be continued: start it again with --overwrite, or choose another --out"
+
+
+def _first_missing(f, paths):
+    """A phrase naming the first of ``paths`` (top-level groups, or "group/dataset") absent from file ``f``."""
+    for name in paths:
+        if name not in f:
+            return f"{'dataset' if '/' in name else 'group'} '{name}' is missing"
+    return None
+
+
+def load_checkpoint(path, read_groups: dict, required=None) -> dict:
+    """{settings, epoch, state, <group name>: read(group) or None if absent}; DataError naming the file.
+
+    ``required(header)`` ({settings, epoch, state} → HDF5 paths, groups or "group/dataset") names what must
+    be present; the first absent one gives ``<path>: damaged checkpoint: group 'adam' is missing; …``.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"--resume: no checkpoint at {path}")
@@ -200,11 +216,13 @@ def load_checkpoint(path, read_groups: dict) -> dict:
                                 f"version {CHECKPOINT_VERSION}; continue that run with the alw_ref that wrote it")
             out = dict(settings=json.loads(f.attrs["settings"]), epoch=int(f.attrs["epoch"]),
                        state=from_jsonable(json.loads(f.attrs["state"])))
+            missing = _first_missing(f, required(out) if required is not None else ())
+            if missing:
+                raise DataError(f"{path}: damaged checkpoint: {missing}; {RESTART_ADVICE}")
             for name, read in read_groups.items():
                 out[name] = read(f[name]) if name in f else None
             return out
     except (OSError, KeyError, ValueError, TypeError) as err:
         if isinstance(err, DataError):
             raise
-        raise DataError(f"{path}: damaged checkpoint ({type(err).__name__}: {err}); start again without "
-                        "--resume, or with --overwrite") from None
+        raise DataError(f"{path}: damaged checkpoint ({type(err).__name__}: {err}); {RESTART_ADVICE}") from None

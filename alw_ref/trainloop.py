@@ -316,10 +316,21 @@ def _checkpoint(out, settings, st):
     st["ckpt_epoch"] = st["epoch"]
 
 
+#: What ``restore_state`` reads from every checkpoint (``_checkpoint`` writes them).
+CHECKPOINT_REQUIRED = ("model", "adam", "arrays", "arrays/ema", "arrays/best_theta")
+
+
+def _required_in_checkpoint(header):
+    """``CHECKPOINT_REQUIRED``, and the weighting's optimiser group when the weighting trains parameters."""
+    trainable = LossWeighting.from_state_dict(header["state"]["weighting"]).trainable
+    return CHECKPOINT_REQUIRED + (("adam_weighting",) if trainable else ())
+
+
 def load_resume(out, settings):
     ckpt = load_checkpoint(out / "checkpoint.h5", {
         "model": lambda g: read_model(g, where=f"{out / 'checkpoint.h5'}:/model"), "adam": Adam.read_state,
-        "adam_weighting": Adam.read_state, "arrays": lambda g: {k: np.asarray(g[k][()]) for k in g}})
+        "adam_weighting": Adam.read_state, "arrays": lambda g: {k: np.asarray(g[k][()]) for k in g}},
+        required=_required_in_checkpoint)
     old = ckpt["settings"]
     from_model = ("hidden", "activation", "rc") if settings.get("init_model") else ()   # recorded from the model
     changed = [k for k in settings if k not in RESUMABLE_CHANGES + from_model

@@ -1,4 +1,4 @@
-"""Tests of the committee mode of alw_ref.ase.ALWCalculator (several models: mean and spread).
+"""Tests of alw_ref.ase.ALWCalculator: the committee mode (several models: mean and spread) and the 0.1 Å rule.
 
 The single-model calculator against ASE's finite differences is tested in tests/test_potential.py and
 tests/test_crosscheck.py; here each committee number is recomputed from single-model calculators with
@@ -94,3 +94,19 @@ def test_committee_without_cell_has_no_stress():
 def test_empty_committee_is_an_error():
     with pytest.raises(ValueError, match="at least one model"):
         ALWCalculator([])
+
+
+@pytest.mark.parametrize("positions, pbc", [
+    ([[0, 0, 0], [0.05, 0, 0]], False),
+    ([[0.02, 1, 1], [4.97, 1, 1]], True)])       # through the periodic boundary of the 5 Å cell
+def test_atoms_closer_than_0_1_angstrom_are_refused(positions, pbc):
+    """Issue 12 item 14: the calculator applies the dataset's 0.1 Å rule and names the pair."""
+    from alw_ref.errors import DataError
+
+    atoms = ase.Atoms("Mo2", positions=positions, cell=np.eye(3) * 5.0, pbc=pbc)
+    atoms.calc = ALWCalculator(models()[0])
+    with pytest.raises(DataError, match=r"^structure: field 'positions': atoms 0 and 1 are 0\.050 Å apart "
+                                        r"\(minimum 0\.1 Å\)$"):
+        atoms.get_potential_energy()
+    atoms.positions[1, 0] += -0.06 if pbc else 0.06             # 0.11 Å apart: allowed
+    assert np.isfinite(atoms.get_potential_energy())

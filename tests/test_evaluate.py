@@ -147,6 +147,17 @@ def test_bad_split_names_the_option(files, tmp_path, capsys):
     assert "--split: expected three comma-separated fractions" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("seed", ["-1", str(2**63)])
+def test_bad_seed_names_the_option(files, seed, capsys):
+    """Issue 12 item 13: --seed -1 gave "error: expected non-negative integer" (NumPy's words, no option) when
+    the split was made; now argparse refuses it before any work, as train refuses seeds outside [0, 2⁶³)."""
+    root, _ = files
+    with pytest.raises(SystemExit) as exit_:
+        ev_cli.main([str(root / "m1.h5"), str(root / "data.h5"), "--part", "test", "--seed", seed])
+    assert exit_.value.code == 2
+    assert f"argument --seed: expected an integer ≥ 0 as in train, got '{seed}'" in capsys.readouterr().err
+
+
 def test_not_a_run_folder(tmp_path, capsys):
     assert ev_cli.main([str(tmp_path)]) == 1
     assert "not a training run folder (no settings.json)" in capsys.readouterr().err

@@ -1,15 +1,19 @@
 """Run folders (alw_ref/runfiles.py and the trainer around it): nothing lost, nothing silent (issue 12, items
-1, 3, 4, 6, 8). Each test is a reproducer: the run folder is refused or locked, resume compares content, rows
+1, 3, 4, 6, 8, 10, 11). Each test is a reproducer: the run folder is refused or locked, resume compares content, rows
 after the checkpoint are recomputed bit for bit, a non-finite loss can be resumed at a lower rate, Ctrl-C
-leaves a consistent folder. "Bit for bit" compares every metrics column but the wall time.
+leaves a consistent folder, a damaged checkpoint is named, a killed run's temporaries go. "Bit for bit" compares
+every metrics column but the wall time.
 """
 
 import dataclasses
 import json
+import os
 import re
+import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -27,6 +31,7 @@ from trainkit import (
 
 from alw_ref import train as train_mod
 from alw_ref import trainloop
+from alw_ref.atomic import atomic_write
 from alw_ref.data import read_dataset, write_dataset
 from alw_ref.errors import DataError
 from alw_ref.potential import load_model
@@ -315,3 +320,64 @@ def test_a_second_ctrl_c_does_not_advise_overwriting_a_run_with_a_checkpoint(dat
     err = capsys.readouterr().err
     assert code == 130 and (tmp_path / "r" / "checkpoint.h5").exists()
     assert "--overwrite" not in err and "before the first epoch" not in err and "--resume" in err
+
+
+@pytest.fixture(scope="module")
+def one_epoch_runs(data_path, tmp_path_factory):
+    """{weighting: a 1-epoch run folder}: SoftAdapt (SMALL's), and uncertainty, which checkpoints its own Adam."""
+    root = tmp_path_factory.mktemp("one_epoch")
+    runs = {}
+    for weighting in ("softadapt", "uncertainty"):
+        runs[weighting] = root / weighting
+        train_mod.train(data_path, out=runs[weighting], epochs=1, **{**RUN, "weighting": weighting})
+    return runs
+
+
+@pytest.mark.parametrize("weighting, entry, kind", [
+    ("softadapt", "model", "group"), ("softadapt", "adam", "group"), ("softadapt", "arrays", "group"),
+    ("softadapt", "arrays/ema", "dataset"), ("softadapt", "arrays/best_theta", "dataset"),
+    ("uncertainty", "adam_weighting", "group")])
+def test_a_checkpoint_missing_a_group_is_named_on_resume(data_path, one_epoch_runs, tmp_path, capsys, weighting,
+                                                         entry, kind):
+    """Issue 12 item 10: a missing group used to give an AttributeError or TypeError traceback, a missing
+    dataset a KeyError, and a missing adam_weighting silently froze the uncertainty weights."""
+    out = tmp_path / "run"
+    shutil.copytree(one_epoch_runs[weighting], out)
+    with h5py.File(out / "checkpoint.h5", "a") as f:
+        del f[entry]
+    before = file_bytes(out)
+    code = train_mod.main([str(data_path), "--out", str(out), "--epochs", "2", "--resume", "--weighting", weighting,
+                           *SMALL_ARGS])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    expected = (f"error: {out / 'checkpoint.h5'}: damaged checkpoint: {kind} '{entry}' is missing; this run cannot "
+                "be continued: start it again with --overwrite, or choose another --out")
+    assert err.splitlines() == [expected]
+    assert file_bytes(out) == before
+
+
+def temporary_name(tmp_path, target, pid):
+    """The name ``atomic_write`` gives a temporary of ``target`` written by process ``pid`` on this host (taken
+    from a real temporary of this process, its PID replaced)."""
+    with atomic_write(tmp_path / "probe") as tmp:
+        name = Path(tmp).name
+    own = f".probe.{os.getpid()}-"
+    assert name.startswith(own)
+    return f".{target}.{pid}-" + name[len(own):]
+
+
+def test_a_killed_runs_temporaries_are_removed_from_the_run_folder(data_path, one_epoch_runs, tmp_path):
+    """Issue 12 item 11 in the run folder: a dead writer's temporary goes at the start, a live one's stays."""
+    out = tmp_path / "run"
+    shutil.copytree(one_epoch_runs["softadapt"], out)
+    dead_pid = subprocess.run([PYTHON, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    with pytest.raises(ProcessLookupError):                 # the writer is dead
+        os.kill(int(dead_pid), 0)
+    dead = out / temporary_name(tmp_path, "checkpoint.h5", dead_pid)
+    live = out / temporary_name(tmp_path, "best.h5", os.getpid())
+    for p in (dead, live):
+        p.write_bytes(b"\0" * 1000)
+    train_mod.train(data_path, out=out, epochs=2, resume=True, **RUN)
+    assert not dead.exists() and live.exists()
+    assert [r["epoch"] for r in rows_of(out)] == [1, 2]

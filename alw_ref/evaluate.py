@@ -39,6 +39,7 @@ from .cli import interrupts_raise
 from .errors import ALWError, DataError
 from .metrics import Evaluation, committee_spread, error_metrics, evaluate, format_table, metrics_by_group
 from .potential import load_model
+from .trainsetup import valid_seed
 
 PARTS = ("all", "train", "val", "test")
 #: settings.json key of a run's separate file for a part (``train --valid-file/--test-file``).
@@ -63,12 +64,12 @@ def _fractions(text: str):
 
 
 def _seed(text: str) -> int:
-    """--seed: an integer in [0, 2⁶³), the range train accepts."""
+    """--seed: an integer in [0, 2⁶³), the range train accepts (``trainsetup.valid_seed``)."""
     try:
         value = int(text)
     except ValueError:
         value = -1
-    if not 0 <= value < 2**63:
+    if not valid_seed(value):
         raise argparse.ArgumentTypeError(f"expected an integer ≥ 0 as in train, got {text!r}")
     return value
 

@@ -10,7 +10,7 @@ Adam at a constant lr 1e-3, SoftAdapt ``l2`` with β = 1 over one epoch, raw RMS
               energy, forces and stress on every structure), written to a temporary dataset.h5;
   mote2-1000 — 1 000 structures of AtomDNN's MoTe2 set (``../shared/data/atomdnn``, drawn with seed 0 as in
               ``bench_accuracy.py``) with the paper's 36 MoTe2 descriptors (``ACSFSpec.mote2_paper``, R_c 6.5 Å)
-              in place of the default set: the paper sweep's epoch at a fifth of its size.
+              in place of the default set: the paper sweep's epoch at a quarter of its size.
 
 ``--code DIR`` times another alw_ref tree (e.g. an older commit, ``git worktree add DIR <commit>``) with the
 same data and settings, for before/after tables: only the plain train() call runs there (the timers of the

@@ -190,10 +190,14 @@ def checkpoint_progress(path) -> tuple:
 RESTART_ADVICE = "this run cannot be continued: start it again with --overwrite, or choose another --out"
 
 
-def _first_missing(f, paths):
-    """A phrase naming the first of ``paths`` (top-level groups, or "group/dataset") absent from file ``f``."""
+def _first_missing(f, state, paths):
+    """A phrase naming the first of ``paths`` absent from file ``f`` (top-level groups, "group/dataset") or
+    from its JSON ``state`` ("state:key")."""
     for name in paths:
-        if name not in f:
+        if name.startswith("state:"):
+            if name[6:] not in state:
+                return f"state entry '{name[6:]}' is missing"
+        elif name not in f:
             return f"{'dataset' if '/' in name else 'group'} '{name}' is missing"
     return None
 
@@ -201,8 +205,9 @@ def _first_missing(f, paths):
 def load_checkpoint(path, read_groups: dict, required=None) -> dict:
     """{settings, epoch, state, <group name>: read(group) or None if absent}; DataError naming the file.
 
-    ``required(header)`` ({settings, epoch, state} → HDF5 paths, groups or "group/dataset") names what must
-    be present; the first absent one gives ``<path>: damaged checkpoint: group 'adam' is missing; …``.
+    ``required(header)`` ({settings, epoch, state} → names: HDF5 groups, "group/dataset", or "state:key" for
+    an entry of the JSON state) names what must be present; the first absent one gives ``<path>: damaged
+    checkpoint: group 'adam' is missing; …``.
     """
     path = Path(path)
     if not path.exists():
@@ -216,7 +221,7 @@ def load_checkpoint(path, read_groups: dict, required=None) -> dict:
                                 f"version {CHECKPOINT_VERSION}; continue that run with the alw_ref that wrote it")
             out = dict(settings=json.loads(f.attrs["settings"]), epoch=int(f.attrs["epoch"]),
                        state=from_jsonable(json.loads(f.attrs["state"])))
-            missing = _first_missing(f, required(out) if required is not None else ())
+            missing = _first_missing(f, out["state"], required(out) if required is not None else ())
             if missing:
                 raise DataError(f"{path}: damaged checkpoint: {missing}; {RESTART_ADVICE}")
             for name, read in read_groups.items():

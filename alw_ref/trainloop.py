@@ -317,11 +317,15 @@ def _checkpoint(out, settings, st):
 
 
 #: What ``restore_state`` reads from every checkpoint (``_checkpoint`` writes them).
-CHECKPOINT_REQUIRED = ("model", "adam", "arrays", "arrays/ema", "arrays/best_theta")
+CHECKPOINT_REQUIRED = ("state:weighting", "state:rng", "state:scales", "state:schedule", "state:best_val",
+                       "state:best_epoch", "state:bad_epochs", "model", "adam", "arrays", "arrays/ema",
+                       "arrays/best_theta")
 
 
 def _required_in_checkpoint(header):
     """``CHECKPOINT_REQUIRED``, and the weighting's optimiser group when the weighting trains parameters."""
+    if "weighting" not in header["state"]:
+        return CHECKPOINT_REQUIRED
     trainable = LossWeighting.from_state_dict(header["state"]["weighting"]).trainable
     return CHECKPOINT_REQUIRED + (("adam_weighting",) if trainable else ())
 

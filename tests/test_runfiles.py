@@ -356,6 +356,27 @@ def test_a_checkpoint_missing_a_group_is_named_on_resume(data_path, one_epoch_ru
     assert file_bytes(out) == before
 
 
+@pytest.mark.parametrize("key", ["rng", "weighting", "scales", "schedule", "best_epoch", "bad_epochs"])
+def test_a_checkpoint_state_missing_an_entry_is_named_on_resume(data_path, one_epoch_runs, tmp_path, capsys, key):
+    """Reproducer: an entry deleted from the checkpoint's JSON state gave a KeyError traceback on resume."""
+    import json
+
+    out = tmp_path / "run"
+    shutil.copytree(one_epoch_runs["softadapt"], out)
+    with h5py.File(out / "checkpoint.h5", "a") as f:
+        state = json.loads(f.attrs["state"])
+        del state[key]
+        f.attrs["state"] = json.dumps(state)
+    before = file_bytes(out)
+    code = train_mod.main([str(data_path), "--out", str(out), "--epochs", "2", "--resume", *SMALL_ARGS])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert err.splitlines() == [f"error: {out / 'checkpoint.h5'}: damaged checkpoint: state entry '{key}' is "
+                                "missing; this run cannot be continued: start it again with --overwrite, or choose "
+                                "another --out"]
+    assert file_bytes(out) == before
+
+
 def temporary_name(tmp_path, target, pid):
     """The name ``atomic_write`` gives a temporary of ``target`` written by process ``pid`` on this host (taken
     from a real temporary of this process, its PID replaced)."""

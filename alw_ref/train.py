@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from .acsf_spec import DEFAULT_PRESET, PRESET_HELP, PRESET_RC_HELP, PRESETS, ACSFSpec
-from .atomic import atomic_write, remove_stale_temporaries
+from .atomic import atomic_write, is_stale_temporary, remove_stale_temporaries
 from .data import example_dataset_path, read_dataset
 from .describe import SINGULAR_DERIVATIVE, describe_dataset, singular_structures
 from .elements import chemical_symbol
@@ -168,7 +168,7 @@ def _prepare_folder(out: Path, resume: bool, overwrite: bool) -> None:
         raise ValueError("--resume and --overwrite exclude each other")
     if resume and not (out / "checkpoint.h5").is_file():
         raise DataError(f"--resume: no checkpoint at {out / 'checkpoint.h5'} (no run to continue)")
-    held = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
+    held = [p.name for p in out.iterdir() if p.name != ".lock" and not is_stale_temporary(p)] if out.is_dir() else []
     if held and not (resume or overwrite):
         raise DataError(f"--out {out}: the folder already holds a run ({', '.join(sorted(held)[:4])}"
                         f"{', …' if len(held) > 4 else ''}); continue it with --resume, replace it with --overwrite, "

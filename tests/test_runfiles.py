@@ -402,3 +402,16 @@ def test_a_killed_runs_temporaries_are_removed_from_the_run_folder(data_path, on
     train_mod.train(data_path, out=out, epochs=2, resume=True, **RUN)
     assert not dead.exists() and live.exists()
     assert [r["epoch"] for r in rows_of(out)] == [1, 2]
+
+
+def test_a_folder_holding_only_a_killed_writers_temporary_is_not_a_run(data_path, tmp_path):
+    """Reproducer: a run killed while writing its first file leaves only that file's temporary; the folder was
+    refused as "already holds a run" (and --resume had no checkpoint), so only --overwrite could reuse it."""
+    out = tmp_path / "run"
+    out.mkdir()
+    dead_pid = subprocess.run([PYTHON, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    dead = out / temporary_name(tmp_path, "settings.json", dead_pid)
+    dead.write_bytes(b"{")
+    train_mod.train(data_path, out=out, epochs=1, **RUN)
+    assert not dead.exists() and [r["epoch"] for r in rows_of(out)] == [1]

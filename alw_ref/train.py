@@ -218,11 +218,16 @@ def _check_init_model(settings, init, data):
     if clash:
         raise ValueError(f"--init-model {model_path} fixes the network and descriptors: {'; '.join(clash)}; "
                          "leave these options out when fine-tuning")
-    missing = sorted(set(int(z) for z in data.elements) - set(int(z) for z in spec.elements))
+    missing = _elements_missing(data, spec)
     if missing:
         have = ", ".join(chemical_symbol(z) for z in spec.elements)
         raise DataError(f"--init-model {model_path} has networks for {have} only; the data also hold "
                         + ", ".join(chemical_symbol(z) for z in missing))
+
+
+def _elements_missing(data, spec) -> list:
+    """Atomic numbers of the data that the spec (and so the model) has no network for, ascending."""
+    return sorted(set(int(z) for z in data.elements) - set(int(z) for z in spec.elements))
 
 
 def _plain(value):
@@ -290,7 +295,7 @@ def _check_data(data, spec, settings, train_idx):
         raise DataError("no structure of the dataset has a stress label, but the stress term has weight "
                         f"{w[2]} (weighting {weighting!r}): use --weighting fixed with a stress weight "
                         "of 0, e.g. --weights 0.5,0.5,0")
-    missing = sorted(set(int(z) for z in data.elements) - set(int(z) for z in spec.elements))
+    missing = _elements_missing(data, spec)
     if missing:
         spec.species_index(np.asarray(missing))  # raises SpecError naming the element
     if len(train_idx) == 0:

@@ -164,13 +164,14 @@ def _mild_model():
 @needs_ase
 def test_calculator_against_ase_numerical_forces_and_stress():
     from ase.calculators.calculator import PropertyNotImplementedError
+    from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
     from alw_ref.ase import ALWCalculator
 
     atoms = _atoms(seed=1)
     atoms.cell[1, 0] = 0.4  # triclinic
     atoms.calc = ALWCalculator(_mild_model())
-    f_num = atoms.calc.calculate_numerical_forces(atoms, d=1e-4)
-    s_num = atoms.calc.calculate_numerical_stress(atoms, d=1e-5, voigt=True)
+    f_num = calculate_numerical_forces(atoms, eps=1e-4)
+    s_num = calculate_numerical_stress(atoms, eps=1e-5, voigt=True)
     f, s = atoms.get_forces(), atoms.get_stress()
     assert np.abs(f - f_num).max() <= 1e-6 * np.abs(f).max()
     assert np.abs(s - s_num).max() <= 1e-6 * np.abs(s).max()

@@ -396,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--test-file", help="dataset.h5 of test structures, reported at the end (then the dataset is not split for "
       "testing)", show=False)
     a("--init-model", metavar="MODEL.h5", help="start from a trained model (weights, standardisation, reference "
-      "energies and descriptors) with a new optimiser: fine-tuning", show=False)
+      "energies and descriptors) with a new optimiser: fine-tuning; its network and descriptors are kept, so a "
+      "--preset/--spec/--rc/--hidden/--activation other than the model's is refused", show=False)
     a("--weighting", default=d["weighting"], choices=STRATEGIES,
       help="loss weighting: fixed, SoftAdapt (the paper), DeePMD-style linear schedule, Dynamic Weight Average, "
            "or Kendall uncertainty weighting")

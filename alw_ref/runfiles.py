@@ -40,10 +40,12 @@ class RunLockedError(DataError):
 
 
 class RunLock:
-    """Exclusive lock on a run folder for the lifetime of the object (module docstring)."""
+    """Exclusive lock on a run folder for the lifetime of the object (module docstring). ``name`` is the lock
+    file's: the trainer's is ``.lock``; a driver that claims the folder around a training (the paper sweep)
+    uses its own, so its claim and the trainer's do not exclude each other."""
 
-    def __init__(self, out: Path):
-        self.path = Path(out) / ".lock"
+    def __init__(self, out: Path, name: str = ".lock"):
+        self.path = Path(out) / name
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -21,8 +21,12 @@ the folder at any time and starting the sweep again in a fresh checkout skips fi
 resumes unfinished ones from their checkpoints (``sweep.run_one``), bit for bit, in priority order.
 The datasets and the descriptor cache are rebuilt in ``~/.cache/alw_ref`` (same paths, same bytes).
 
-Memory: one worker holds the dataset's descriptor derivatives (MoTe2: 5.3 GiB, measured). With
-``--workers 2`` each worker loads its own copy until the trainer reads the cache memory-mapped.
+Two sweeps may run side by side (e.g. one per priority, or both on the same list): a sweep claims a
+run folder while it trains there (``sweep.SWEEP_LOCK``, an ``flock`` the kernel drops when the process
+dies), and one that reaches a claimed run skips it ("left to another sweep", not an error).
+
+Memory: the descriptor derivatives (MoTe2: 5.3 GiB) are read memory-mapped from the shared cache, so
+two workers share one copy in the page cache (peak RSS per worker in REPORT.md).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from alw_ref.atomic import write_text
+from alw_ref.runfiles import RunLockedError
 from paper_figures import configs as catalogue
 from paper_figures import sweep
 
@@ -92,9 +97,12 @@ def make_run(item, info: dict, runs: Path, patience=PATIENCE, epochs=EPOCHS, hid
 
 def run_safely(run: sweep.Run) -> dict:
     """``sweep.run_one`` that returns an error record instead of raising (one bad run must not stop a
-    night's sweep); the traceback goes to stderr and ``<run>/error.txt``."""
+    night's sweep); the traceback goes to stderr and ``<run>/error.txt``. A run another sweep is training
+    (its claim is held) is skipped: a ``busy`` record, no error, nothing written."""
     try:
         return sweep.run_one(run)
+    except RunLockedError:
+        return dict(dataset=run.dataset, config=run.config, seed=run.seed, out=run.out, busy=True)
     except Exception as err:  # reported, not swallowed: printed, written, and counted in the exit code
         text = traceback.format_exc()
         print(f"error in {run.out}:\n{text}", file=sys.stderr, flush=True)
@@ -110,10 +118,15 @@ def execute(runs: list, workers=1, scheduler=None, log=print) -> list:
         for run in runs:
             log(f"{time.strftime('%H:%M:%S', time.gmtime())} start {run.out} ({state_of(Path(run.out))})")
             results.append(run_safely(run))
-            log(f"{time.strftime('%H:%M:%S', time.gmtime())} done  {run.out}: "
-                + (results[-1].get("error") or f"best epoch {results[-1]['best_epoch']}"))
+            log(f"{time.strftime('%H:%M:%S', time.gmtime())} done  {run.out}: " + _outcome(results[-1]))
         return results
     return sweep.execute(runs, workers, scheduler, fn=run_safely)
+
+
+def _outcome(result: dict) -> str:
+    if result.get("busy"):
+        return "skipped, another sweep is training it"
+    return result.get("error") or f"best epoch {result['best_epoch']}"
 
 
 def status_rows(runs_dir: Path, items) -> list:
@@ -244,7 +257,8 @@ def main(argv=None) -> int:
         results = execute([make_run(i, infos[i[1]], runs_dir, patience, epochs, quick.get("hidden")) for i in todo],
                           args.workers, args.scheduler, log)
     errors = [r for r in results if "error" in r]
-    log(f"{len(results) - len(errors)} runs finished, {len(errors)} failed")
+    busy = sum(bool(r.get("busy")) for r in results)
+    log(f"{len(results) - len(errors) - busy} runs finished, {busy} left to another sweep, {len(errors)} failed")
     return 1 if errors else 0
 
 

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from alw_ref.atomic import atomic_write, write_text
+from alw_ref.runfiles import RunLock
 from alw_ref.train import PAPER_PROTOCOL
 from paper_figures import configs as catalogue
 from paper_figures.configs import Config  # noqa: F401  (re-exported: sweep.Config)
@@ -198,9 +199,11 @@ def checkpoint_progress(path, patience) -> tuple:
 #: Options of a finished run that may differ from the sweep's (they do not change its numbers); a different
 #: --epochs or --patience does, once the run has finished.
 NOT_COMPARED = ("quiet", "plots", "threads", "cache_dir", "memory_budget", "resume")
+#: The lock file by which a sweep claims a run folder while it trains there (``run_one``).
+SWEEP_LOCK = ".sweep_lock"
 #: Files of a finished run deleted by ``Run.compact``.
-RESUME_ONLY = ("checkpoint.h5", "best.h5", "final.h5", ".lock", "metrics.jsonl", "learning_curves.png", "weights.png",
-               "parity.png")
+RESUME_ONLY = ("checkpoint.h5", "best.h5", "final.h5", ".lock", SWEEP_LOCK, "metrics.jsonl", "learning_curves.png",
+               "weights.png", "parity.png")
 
 
 class EpochClock:
@@ -255,50 +258,67 @@ def run_one(run: Run) -> dict:
     changed options). If its last checkpointed epoch had already met --patience, it is finished without
     another epoch. Each call appends a segment (start time, first epoch, wall time) to run_info.json.
     A finished run whose settings.json disagrees with ``run.kwargs`` (e.g. other epochs) is an error,
-    not silently reused.
+    not silently reused. The training is done under a claim on the folder (``SWEEP_LOCK``): a second
+    sweep that reaches a run another one is training gets ``RunLockedError`` before it writes anything.
     """
-    from alw_ref.train import train
-
     out = Path(run.out)
     done = out / "test_metrics.json"
     trained = not done.exists()
     if trained:
-        kwargs, first = dict(run.kwargs), 1
-        resume = (out / "checkpoint.h5").exists()
-        if resume:
-            epoch, stopped = checkpoint_progress(out / "checkpoint.h5", kwargs.get("patience"))
-            first = epoch + 1
-            if stopped:
-                kwargs["epochs"] = epoch
-        segments = _segments(out) if resume else []
-        segment = dict(started_utc=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), first_epoch=first, wall_s=None)
-        if kwargs["epochs"] != run.kwargs["epochs"]:  # train() would run one more epoch past --patience
-            segment["stopped_by_patience_at"] = kwargs["epochs"]
         out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "run_info.json", json.dumps(_run_info(segments + [segment])))
-        t0 = time.perf_counter()
-        with EpochClock(out, len(segments)):
-            # a new run's folder holds only this sweep's run_info.json (rewritten below): --overwrite
-            train(run.dataset_path, out=str(out), resume=resume, overwrite=not resume, **kwargs)
-        segment["wall_s"] = round(time.perf_counter() - t0, 2)
-        write_text(out / "run_info.json", json.dumps(_run_info(segments + [segment])))
-        if run.compact:
-            for name in RESUME_ONLY:
-                (out / name).unlink(missing_ok=True)
-    else:
-        saved = json.loads((out / "settings.json").read_text())
-        stopped_at = [g["stopped_by_patience_at"] for g in _segments(out) if "stopped_by_patience_at" in g]
-        for key, value in run.kwargs.items():
-            if key in NOT_COMPARED or (key == "epochs" and saved.get(key) in stopped_at):
-                continue
-            if json.loads(json.dumps(value)) != saved.get(key):
-                raise ValueError(f"{out}: finished run has {key}={saved.get(key)!r}, this sweep wants {value!r}; "
-                                 "use another --runs folder")
+        claim = RunLock(out, SWEEP_LOCK)
+        try:
+            trained = not done.exists()  # another sweep may have finished it since the first look
+            if trained:
+                _train_claimed(run, out)
+        finally:
+            claim.release()
+    if not trained:
+        _check_finished(run, out)
     metrics = json.loads(done.read_text())
     info = out / "run_info.json"
     wall = json.loads(info.read_text())["wall_s"] if info.exists() else float("nan")
     return dict(dataset=run.dataset, config=run.config, seed=run.seed, out=str(out), trained=trained,
                 wall_s=wall, best_epoch=metrics["best_epoch"], train=metrics["train"], test=metrics["test"])
+
+
+def _train_claimed(run: Run, out: Path) -> None:
+    """Train (or resume) ``run`` in ``out``, which this process has claimed; keep run_info.json's segments."""
+    from alw_ref.train import train
+
+    kwargs, first = dict(run.kwargs), 1
+    resume = (out / "checkpoint.h5").exists()
+    if resume:
+        epoch, stopped = checkpoint_progress(out / "checkpoint.h5", kwargs.get("patience"))
+        first = epoch + 1
+        if stopped:
+            kwargs["epochs"] = epoch
+    segments = _segments(out) if resume else []
+    segment = dict(started_utc=time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), first_epoch=first, wall_s=None)
+    if kwargs["epochs"] != run.kwargs["epochs"]:  # train() would run one more epoch past --patience
+        segment["stopped_by_patience_at"] = kwargs["epochs"]
+    write_text(out / "run_info.json", json.dumps(_run_info(segments + [segment])))
+    t0 = time.perf_counter()
+    with EpochClock(out, len(segments)):
+        # a new run's folder holds only this sweep's run_info.json and claim (rewritten below): --overwrite
+        train(run.dataset_path, out=str(out), resume=resume, overwrite=not resume, **kwargs)
+    segment["wall_s"] = round(time.perf_counter() - t0, 2)
+    write_text(out / "run_info.json", json.dumps(_run_info(segments + [segment])))
+    if run.compact:
+        for name in RESUME_ONLY:
+            (out / name).unlink(missing_ok=True)
+
+
+def _check_finished(run: Run, out: Path) -> None:
+    """Refuse a finished run whose settings.json disagrees with ``run.kwargs`` (epochs cut by --patience aside)."""
+    saved = json.loads((out / "settings.json").read_text())
+    stopped_at = [g["stopped_by_patience_at"] for g in _segments(out) if "stopped_by_patience_at" in g]
+    for key, value in run.kwargs.items():
+        if key in NOT_COMPARED or (key == "epochs" and saved.get(key) in stopped_at):
+            continue
+        if json.loads(json.dumps(value)) != saved.get(key):
+            raise ValueError(f"{out}: finished run has {key}={saved.get(key)!r}, this sweep wants {value!r}; "
+                             "use another --runs folder")
 
 
 def _segments(out: Path) -> list:

@@ -436,6 +436,34 @@ def test_converged_sweep_resumes_an_interrupted_run_bit_for_bit(tmp_path, monkey
     assert not converged.execute([cut])[0]["trained"]  # a third start skips it
 
 
+def test_a_run_another_sweep_is_training_is_skipped_untouched(tmp_path):
+    """Two sweeps over overlapping plans: the one that reaches a run whose folder the other has claimed
+    (sweep.SWEEP_LOCK held) skips it — a "busy" record, no error.txt, not a byte written in the folder —
+    and trains it once the claim is gone (the claim file a finished or killed sweep leaves blocks nothing).
+    Reproducer: a second worker used to write a false error.txt and a bogus run_info.json segment."""
+    from alw_ref.runfiles import RunLock
+
+    info = sweep.prepare_dataset("mlearn-mo", None)
+    item = (1, "mlearn-mo", catalogue.fixed(catalogue.EQUAL), 0)
+    run = converged.make_run(item, info, tmp_path, patience=1, epochs=2, hidden=(8, 8))
+    folder = Path(run.out)
+    folder.mkdir(parents=True)
+    (folder / "run_info.json").write_text('{"segments": ["the other sweep\'s"]}')
+    claim = RunLock(folder, sweep.SWEEP_LOCK)  # the other sweep, training this run
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    try:
+        result = converged.execute([run], log=lambda text: None)[0]
+    finally:
+        claim.release()
+    assert result.get("busy") and "error" not in result
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert converged._outcome(result) == "skipped, another sweep is training it"
+    (folder / "run_info.json").unlink()
+    result = converged.execute([run], log=lambda text: None)[0]  # the claim file stays, unlocked
+    assert "busy" not in result and "error" not in result and result["trained"]
+    assert converged.state_of(folder) == "finished" and not (folder / sweep.SWEEP_LOCK).exists()
+
+
 def test_plan_follows_issue_16s_priorities():
     """Priority 1: the four comparisons × 3 seeds (seed-major); 2: Table 1/2's other six, 1 seed; 3: Fig. 3's
     three other starts; 4: empty until the recommended options are set; 5: the same on MoSe2."""

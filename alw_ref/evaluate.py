@@ -39,7 +39,7 @@ from .cli import interrupts_raise
 from .errors import ALWError, DataError
 from .metrics import Evaluation, committee_spread, error_metrics, evaluate, format_table, metrics_by_group
 from .potential import load_model
-from .trainsetup import valid_seed
+from .trainsetup import SEED_RANGE, valid_seed
 
 PARTS = ("all", "train", "val", "test")
 #: settings.json key of a run's separate file for a part (``train --valid-file/--test-file``).
@@ -70,7 +70,7 @@ def _seed(text: str) -> int:
     except ValueError:
         value = -1
     if not valid_seed(value):
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0 as in train, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {SEED_RANGE} as in train, got {text!r}")
     return value
 
 

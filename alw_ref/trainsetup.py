@@ -103,8 +103,12 @@ def _is_num(x) -> bool:
         and math.isfinite(float(x))
 
 
+#: What --seed must be, in the words of every command's error message.
+SEED_RANGE = "an integer in [0, 2**63)"
+
+
 def valid_seed(x) -> bool:
-    """--seed: an integer in [0, 2⁶³) (NumPy's generators take any integer ≥ 0; int64 keeps it storable)."""
+    """--seed: ``SEED_RANGE`` (NumPy's generators take any integer ≥ 0; int64 keeps it storable)."""
     return _is_int(x) and 0 <= x < 2**63
 
 
@@ -159,7 +163,7 @@ def check_options(s: dict) -> None:
     for key in ("epochs", "batch_size", "average_epochs", "slope_window", "lr_patience"):
         low = 0 if key == "epochs" else 1
         _check(_is_int(s[key]) and s[key] >= low, key, s[key], f"an integer ≥ {low}")
-    _check(valid_seed(s["seed"]), "seed", s["seed"], "an integer ≥ 0")
+    _check(valid_seed(s["seed"]), "seed", s["seed"], SEED_RANGE)
     for key, need in (("patience", "an integer ≥ 1 (epochs), or none"), ("threads", "an integer ≥ 1, or none")):
         _check(s[key] is None or (_is_int(s[key]) and s[key] >= 1), key, s[key], need)
     if s["threads"] is not None:

@@ -155,7 +155,7 @@ def test_bad_seed_names_the_option(files, seed, capsys):
     with pytest.raises(SystemExit) as exit_:
         ev_cli.main([str(root / "m1.h5"), str(root / "data.h5"), "--part", "test", "--seed", seed])
     assert exit_.value.code == 2
-    assert f"argument --seed: expected an integer ≥ 0 as in train, got '{seed}'" in capsys.readouterr().err
+    assert f"argument --seed: expected an integer in [0, 2**63) as in train, got '{seed}'" in capsys.readouterr().err
 
 
 def test_not_a_run_folder(tmp_path, capsys):

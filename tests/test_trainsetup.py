@@ -108,6 +108,7 @@ BAD_OPTIONS = [
     (["--split", "0.5,0.2,0.2"], "--split"), (["--weights", "0,0,0"], "--weights"), (["--epochs", "-1"], "--epochs"),
     (["--batch-size", "0"], "--batch-size"), (["--ema-decay", "1"], "--ema-decay"),
     (["--slope-window", "0"], "--slope-window"), (["--time-limit", "0"], "--time-limit"),
+    (["--seed", str(2**63)], "--seed 9223372036854775808: an integer in [0, 2**63)"),
 ]
 
 

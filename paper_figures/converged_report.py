@@ -54,6 +54,8 @@ def load(runs_dir: Path, datasets=converged.DATASETS) -> list:
         if (folder / "run_info.json").exists():
             info = json.loads((folder / "run_info.json").read_text())
             rec.update(segments=len(info.get("segments", [])), wall_s=info.get("wall_s"))
+            measured = [g for g in info.get("segments", []) if "peak_rss_gib" in g]
+            rec["memory"] = max(measured, key=lambda g: g["peak_rss_gib"]) if measured else None
         if rec["state"] == "finished":
             metrics = json.loads((folder / "test_metrics.json").read_text())
             rec.update(best_epoch=metrics["best_epoch"], train=metrics["train"], test=metrics["test"])
@@ -75,6 +77,7 @@ def write_runs_csv(records: list, path: Path) -> None:
     rows = []
     for r in records:
         row = {k: r[k] for k in keys}
+        row["peak_rss_gib"] = r["memory"]["peak_rss_gib"] if r.get("memory") else ""
         for split in ("train", "test"):
             for c in COMPS:
                 row[f"{split}_{c}_rmse_{sweep.UNITS[c]}"] = r[split][sweep.METRIC_KEYS[c]] if split in r else ""
@@ -162,6 +165,23 @@ def runs_table(records) -> str:
     return sweep.markdown_table(header, body) if body else "No run has started yet.\n"
 
 
+def memory_lines(records) -> list:
+    """The workers' peak RSS and its shared (memory-mapped cache) and private parts, from run_info.json."""
+    lines = []
+    for dataset in dict.fromkeys(r["dataset"] for r in records):
+        mem = [r["memory"] for r in records if r["dataset"] == dataset and r.get("memory")]
+        if not mem:
+            continue
+        top = max(mem, key=lambda g: g["peak_rss_gib"])
+        lines.append(f"Memory per worker on {dataset} ({len(mem)} run(s) that recorded it, `/proc/self/status` at the "
+                     f"end of each session's part of a run, `run_info.json`): peak RSS {top['peak_rss_gib']:.1f} GiB, "
+                     f"of which {top['rss_file_gib']:.1f} GiB are file-backed pages of the memory-mapped descriptor "
+                     f"cache — one copy in RAM shared by all workers — and {top['rss_anon_gib']:.1f} GiB private: two "
+                     f"workers need ≈ {top['rss_file_gib'] + 2 * top['rss_anon_gib']:.0f} GiB, not "
+                     f"{2 * top['peak_rss_gib']:.0f}.")
+    return lines
+
+
 def cost_section(records, epoch_time, infos) -> str:
     """The plan's cost from the measured epoch time, and what is finished / running / left."""
     lines = []
@@ -187,6 +207,7 @@ def cost_section(records, epoch_time, infos) -> str:
         lines.append(f"The sweep's own runs measure {per_epoch:.2f} s of CPU per epoch (median over {len(clocked)} "
                      "run(s) of the CPU time between consecutive checkpoints, `epoch_cpu.csv`; this supersedes the "
                      f"rough figure above) and got {share:.0%} of a core (CPU per epoch / median epoch wall time).")
+    lines += memory_lines(records)
     done = [r for r in records if r["state"] == "finished"]
     mean_epochs = float(np.mean([r["epochs"] for r in done])) if done else ASSUMED_EPOCHS
     basis = (f"the mean of the {len(done)} finished runs, {mean_epochs:.0f} epochs" if done else

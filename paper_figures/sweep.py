@@ -303,10 +303,25 @@ def _train_claimed(run: Run, out: Path) -> None:
         # a new run's folder holds only this sweep's run_info.json and claim (rewritten below): --overwrite
         train(run.dataset_path, out=str(out), resume=resume, overwrite=not resume, **kwargs)
     segment["wall_s"] = round(time.perf_counter() - t0, 2)
+    segment.update(worker_memory())
     write_text(out / "run_info.json", json.dumps(_run_info(segments + [segment])))
     if run.compact:
         for name in RESUME_ONLY:
             (out / name).unlink(missing_ok=True)
+
+
+def worker_memory() -> dict:
+    """This process's peak resident memory and, now, its file-backed and private parts (GiB), from
+    /proc/self/status (Linux; {} elsewhere). File-backed pages are the memory-mapped descriptor cache,
+    one copy in RAM however many workers map it; private (anonymous) pages are each worker's own."""
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return {}
+    kib = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in text.splitlines() if ":" in line)
+           if k in ("VmHWM", "RssFile", "RssAnon")}
+    names = dict(VmHWM="peak_rss_gib", RssFile="rss_file_gib", RssAnon="rss_anon_gib")
+    return {names[k]: round(v / 2**20, 2) for k, v in kib.items()}
 
 
 def _check_finished(run: Run, out: Path) -> None:

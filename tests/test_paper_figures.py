@@ -313,6 +313,15 @@ def test_converged_tables_are_the_finished_runs_mean_and_std(quick):
     measured = json.loads((quick["conv"] / "epoch_time.json").read_text())
     assert measured["epochs"] == 2 and len(measured["epoch_wall_s"]) == 2 and 0 < measured["cpu_share"] <= 1.05
     assert "Measured (" in text and "dedicated core" in text  # the measured epoch time is stated
+    # the workers' memory: the largest peak RSS any finished run's run_info.json recorded, and its parts
+    mem = [g for s in range(3) for g in json.loads((runs / "fixed-equal" / f"seed{s}" / "run_info.json").read_text())
+           ["segments"]]
+    assert mem and all(g["peak_rss_gib"] >= g["rss_anon_gib"] > 0 and g["rss_file_gib"] > 0 for g in mem)
+    line = next(x for x in text.splitlines() if x.startswith("Memory per worker on mlearn-mo"))
+    peak = max(g["peak_rss_gib"] for r in rows if r["state"] == "finished"
+               for g in json.loads((quick["conv"] / "runs" / r["dataset"] / r["config"] / f"seed{r['seed']}" /
+                                    "run_info.json").read_text())["segments"])
+    assert f"peak RSS {peak:.1f} GiB" in line
     assert (quick["conv"] / "softadapt_dynamics.png").stat().st_size > 0
 
 

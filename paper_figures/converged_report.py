@@ -283,6 +283,55 @@ def flip_statistics(w: np.ndarray, L: np.ndarray) -> dict:
                 sign_flip=[float(x) for x in sign_flip])
 
 
+def driver_statistics(w: np.ndarray, L: np.ndarray, tail=0.2) -> dict:
+    """What drives the l2 states, per component k: over the last ``tail`` of the epochs, the median
+    |L_k(e) − L_k(e−1)| (the loss part's unit) and that over the median L_k (its epoch-to-epoch
+    volatility); over all epochs, the mean weight w_k(e+1) after L_k rose in epoch e and after it fell
+    (the weights of epoch e+1 are computed from the change of epoch e)."""
+    dL = np.diff(L, axis=0)                      # dL[i] = L(epoch i+2) − L(epoch i+1)
+    start = int((1 - tail) * len(dL))
+    step = np.median(np.abs(dL[start:]), axis=0)
+    level = np.median(L[start + 1:], axis=0)
+    after = w[2:]                                # w(epoch i+3): computed from dL[i]
+    rose, fell = dL[:len(after)] > 0, dL[:len(after)] < 0
+    mean = lambda mask, k: float(after[mask[:, k], k].mean()) if mask[:, k].any() else float("nan")  # noqa: E731
+    return dict(step=[float(x) for x in step], volatility=[float(x) for x in step / level],
+                w_after_rise=[mean(rose, k) for k in range(3)], w_after_fall=[mean(fell, k) for k in range(3)])
+
+
+def driver_text(runs_stats: list, leads: list) -> str:
+    """The sentence naming the component that drives the l2 states and why, from ``driver_statistics``
+    and ``flip_statistics``' lead shares of each SoftAdapt run (means over the runs)."""
+    def mean(key):  # over the runs, ignoring NaN (a term that never rose or fell); NaN if it never did
+        a = np.array([s[key] for s in runs_stats], float)
+        n = np.isfinite(a).sum(axis=0)
+        return np.where(n > 0, np.where(np.isfinite(a), a, 0.0).sum(axis=0) / np.maximum(n, 1), np.nan)
+
+    lead = np.mean(leads, axis=0)
+    k = int(np.argmax(lead))
+    step, vol, up, down = mean("step"), mean("volatility"), mean("w_after_rise"), mean("w_after_fall")
+    units = [f"{1e3 * step[0]:.2g} meV/atom", f"{1e3 * step[1]:.2g} meV/Å", f"{1e3 * step[2]:.2g} MPa"]
+    return (f"**What drives it** (means over the {len(runs_stats)} SoftAdapt β = 1 runs): the {COMPS[k]} term has "
+            f"the largest change in {lead[k]:.0%} of the epochs. Over the last 20 % of the epochs a typical "
+            f"epoch-to-epoch change is {', '.join(units)} for E, F, S — {', '.join(f'{100 * v:.1f} %' for v in vol)}"
+            f" of the loss part's own value. " + _why(k, step, vol) + "After it rose, "
+            f"w_{LETTER[COMPS[k]]} averages {up[k]:.2f} the next epoch; after it fell, {down[k]:.2f} "
+            f"(softmax(±1, 0, 0) gives {np.e / (np.e + 2):.2f} and {1 / (1 + 2 * np.e):.2f}). The other two weights "
+            "share what is left. These one-epoch changes are mostly noise of the mini-batch training, so the "
+            "flips say little about which component still has something to learn.\n")
+
+
+def _why(k: int, step, vol) -> str:
+    """Why component ``k`` leads ŝ: its raw changes are the largest (and, if so, the most volatile)."""
+    name = COMPS[k]
+    if int(np.argmax(step)) != k:
+        return (f"The {name} term leads ŝ although its median change is not the largest: it leads through its "
+                "occasional large changes. ")
+    also = " and, relative to its own value, the most volatile" if int(np.argmax(vol)) == k else ""
+    return (f"l2 compares the raw changes (no per-term scale in the paper's protocol), and the {name} term's are "
+            f"the largest{also}, so the sign of its change alone picks the state. ")
+
+
 def softadapt_runs(records) -> list:
     """SoftAdapt β = 1 runs with at least 2 epochs (Table 2's ⅓ start and Fig. 3's starts)."""
     names = {catalogue.SOFTADAPT_B1} | {catalogue.start_name(s) for s in catalogue.FIG3_STARTS}
@@ -320,10 +369,13 @@ def dynamics_section(records, out: Path, rel: str) -> str:
     dynamics_figure(runs, out / "softadapt_dynamics.png")
     header = ["run", "epochs", "largest weight changes (share of epochs)", "largest weight E / F / S",
               "largest |ΔL_k| E / F / S", "ΔL_k sign flips E / F / S", "mean w (E, F, S) over the last 20 %"]
-    body, tails = [], {}
+    body, tails, drivers, leads = [], {}, [], []
     for r in runs:
         t = weight_trace(Path(r["out"]))
         s = flip_statistics(t["w"], t["L"])
+        if len(t["w"]) >= 10:
+            drivers.append(driver_statistics(t["w"], t["L"]))
+            leads.append(s["lead_share"])
         tail = t["w"][int(0.8 * len(t["w"])):].mean(axis=0)
         tails.setdefault((r["dataset"], r["seed"]), {})[r["config"]] = tail
         body.append([f"{r['dataset']} {r['config']} s{r['seed']} ({r['state']})", r["epochs"], f"{s['switch']:.2f}",
@@ -337,6 +389,8 @@ def dynamics_section(records, out: Path, rel: str) -> str:
             "sets the direction of ŝ and so the state; `sign flips` is how often its change reverses sign from one "
             "epoch to the next (0.5 = random walk). Near convergence the changes are noise, and the l2 "
             "normalisation blows that noise up to the same size as the early real gains.\n"]
+    if drivers:
+        text.append(driver_text(drivers, leads))
     spreads = []
     for (d, seed), by_start in tails.items():
         if len(by_start) > 1:

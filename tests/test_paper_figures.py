@@ -338,6 +338,23 @@ def test_running_mean_and_flip_statistics_by_hand():
     assert s["sign_flip"] == [0.0, 0.0, 1.0]
 
 
+def test_driver_statistics_by_hand():
+    """The weights of epoch e+1 answer the change of epoch e: w_S after the stress loss rose (epochs 2, 4)
+    and fell (epoch 3); the late step and volatility over the last half of the changes."""
+    from paper_figures import converged_report as cr
+
+    L = np.array([[1.0, 2.0, 1.0], [1.0, 1.9, 1.2], [1.0, 1.8, 1.1], [1.0, 1.7, 1.3], [1.0, 1.6, 1.0]])
+    w = np.array([[0.3, 0.3, 0.4], [0.3, 0.3, 0.4], [0.2, 0.3, 0.5], [0.4, 0.4, 0.2], [0.2, 0.2, 0.6]])
+    d = cr.driver_statistics(w, L, tail=0.5)
+    assert d["w_after_rise"][2] == pytest.approx((0.5 + 0.6) / 2) and d["w_after_fall"][2] == pytest.approx(0.2)
+    assert d["w_after_fall"][1] == pytest.approx((0.3 + 0.4 + 0.2) / 3) and np.isnan(d["w_after_rise"][1])
+    assert np.isnan(d["w_after_rise"][0]) and np.isnan(d["w_after_fall"][0])  # E never moves
+    assert d["step"] == pytest.approx([0.0, 0.1, 0.25]) and d["volatility"][2] == pytest.approx(0.25 / 1.15)
+    text = cr.driver_text([d], [[0.0, 0.25, 0.75]])
+    assert "the stress term has the largest change in 75% of the epochs" in text
+    assert "w_S averages 0.55 the next epoch; after it fell, 0.20" in text and "most volatile" in text
+
+
 def test_finished_runs_are_reused_and_checked(quick):
     timings = _csv(quick["out"] / "timings.csv")
     assert [t["script"] for t in timings] == [m.NAME for m in SCRIPTS]

@@ -145,6 +145,81 @@ def tables(summ, datasets, paper_table1, paper_table2) -> str:
             + "\n— = not finished yet. n = finished seeds (mean ± sample std over them).\n")
 
 
+def separated(a, sa, b, sb) -> bool:
+    """Whether means a and b differ by more than their combined seed std (√(sa² + sb²))."""
+    return abs(a - b) > np.hypot(np.nan_to_num(sa), np.nan_to_num(sb))
+
+
+def config_stats(records, dataset: str, config: str) -> dict:
+    """Over the finished seeds of one configuration: test RMSE mean and sample std per component (report
+    units), mean convergence epoch, CPU s per epoch and wall hours per run; counts of finished and planned."""
+    rs = [r for r in records if r["dataset"] == dataset and r["config"] == config]
+    done = [r for r in rs if r["state"] == "finished"]
+    out = dict(n=len(done), planned=len(rs))
+    for c in COMPS:
+        v = np.array([r["test"][sweep.METRIC_KEYS[c]] for r in done], float)
+        out[c] = (float(v.mean()) if len(v) else np.nan, float(v.std(ddof=1)) if len(v) > 1 else np.nan)
+    mean = lambda xs: float(np.mean(xs)) if xs else np.nan  # noqa: E731
+    out["best_epoch"] = mean([r["best_epoch"] for r in done])
+    out["cpu_s"] = mean([r["epoch_cpu_s"] for r in done if r["epoch_cpu_s"]])
+    out["wall_h"] = mean([r["wall_s"] / 3600 for r in done if r["wall_s"]])
+    return out
+
+
+def protocol_section(records, published: dict) -> str:
+    """Issue 16's priority 4: fixed ⅓ and SoftAdapt β = 1 with the trainer's recommended protocol beside the
+    same two with the paper's protocol (priority 1) and the paper's published test RMSE (``published``:
+    weighting label -> (E, F, S)); ratios per component, and whether they exceed the seeds' spread."""
+    pairs = list(zip(("fixed ⅓", "SoftAdapt β = 1"), (catalogue.fixed(catalogue.EQUAL).name, catalogue.SOFTADAPT_B1),
+                     [c.name for c in catalogue.priority_configs(4)]))
+    datasets = list(dict.fromkeys(r["dataset"] for r in records if r["priority"] == 4))
+    if catalogue.RECOMMENDED_OPTIONS is None or not datasets:
+        return "Not planned (configs.RECOMMENDED_OPTIONS is unset).\n"
+    opts = ", ".join(f"{k}={v}" for k, v in catalogue.RECOMMENDED_OPTIONS.items())
+    text = [f"The trainer's recommended protocol (`configs.RECOMMENDED_OPTIONS`: {opts}) against the paper's "
+            "(the priority-1 runs), same splits and stopping rule; test RMSE of the best-validation model, mean ± "
+            "sample std over the finished seeds.\n"]
+    header = ["dataset", "protocol", "weighting", "seeds finished", "test E (meV/atom)", "test F (meV/Å)",
+              "test S (MPa)", "convergence epoch (mean)", "CPU s/epoch", "wall h/run"]
+    body, verdicts = [], []
+    for d in datasets:
+        if d == "mote2":  # the paper's numbers are on its own (unpublished) MoTe2 set
+            body += [["paper's MoTe2", "paper (published)", label, "", *(f"{x:g}" for x in values), "", "", ""]
+                     for label, values in published.items()]
+        stats = {}
+        for label, paper_cfg, rec_cfg in pairs:
+            for protocol, cfg in (("paper", paper_cfg), ("recommended", rec_cfg)):
+                s = stats[protocol, label] = config_stats(records, d, cfg)
+                body.append([d, protocol, label, f"{s['n']} of {s['planned']}",
+                             *(sweep.fmt(*s[c]) if s["n"] else "not finished" for c in COMPS),
+                             f"{s['best_epoch']:.0f}" if s["n"] else "", f"{s['cpu_s']:.2f}" if s["n"] else "",
+                             f"{s['wall_h']:.2f}" if s["n"] else ""])
+        verdicts += _protocol_verdicts(d, stats, pairs)
+    text.append(sweep.markdown_table(header, body))
+    text.append(" ".join(verdicts) + "\n" if verdicts else "No priority-4 run has finished yet.\n")
+    return "\n".join(text)
+
+
+def _ratios(a: dict, b: dict) -> str:
+    """'E × 0.52, F × 0.40 (…), S × 0.9 (within spread)': a over b per component."""
+    return ", ".join(f"{LETTER[c]} × {a[c][0] / b[c][0]:.2f}" + ("" if separated(*a[c], *b[c]) else " (within spread)")
+                     for c in COMPS)
+
+
+def _protocol_verdicts(d, stats, pairs) -> list:
+    out = []
+    for label, *_ in pairs:
+        rec, pap = stats["recommended", label], stats["paper", label]
+        if rec["n"] and pap["n"]:
+            out.append(f"{d}, {label}: the recommended protocol's test RMSE is {_ratios(rec, pap)} the paper "
+                       f"protocol's ({rec['n']} and {pap['n']} seeds).")
+    fixed, soft = stats["recommended", pairs[0][0]], stats["recommended", pairs[1][0]]
+    if fixed["n"] and soft["n"]:
+        out.append(f"{d}, recommended protocol: SoftAdapt β = 1 over fixed ⅓ {_ratios(soft, fixed)} "
+                   f"({soft['n']} and {fixed['n']} seeds).")
+    return out
+
+
 def _h(seconds) -> str:
     return "" if seconds is None else f"{seconds / 3600:.2f}"
 

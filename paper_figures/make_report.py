@@ -80,9 +80,7 @@ def _count(value) -> str:
     return str(int(value)) if isinstance(value, float) else str(value)
 
 
-def _separated(a, sa, b, sb) -> bool:
-    """Whether means a and b differ by more than their combined seed std (√(sa² + sb²))."""
-    return abs(a - b) > np.hypot(np.nan_to_num(sa), np.nan_to_num(sb))
+_separated = converged_report.separated
 
 
 def _m(row, comp, split="test"):
@@ -455,6 +453,9 @@ def converged_headline(folder: Path, report: Path, datasets) -> str:
         "### The paper's Summary, checked on the converged runs\n",
         converged_claims(records, summ, args_ns) if summ else "No converged run has finished yet.\n",
         converged_report.tables(summ, args_ns.dataset, PAPER_TABLE1, PAPER_TABLE2) if summ else "",
+        "### Priority 4: the method with the trainer's recommended protocol\n",
+        converged_report.protocol_section(records, {"fixed ⅓": PAPER_TABLE1[-1][2],
+                                                    "SoftAdapt β = 1": PAPER_TABLE2[2][2]}),
         "### Per run: convergence epoch and time\n",
         "Convergence epoch = the epoch of the best validation loss (for unfinished runs: so far). Σ epoch time = "
         "the summed wall time of the epochs (shared machine); wall = the sweep's time in the run over all "

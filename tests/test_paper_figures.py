@@ -278,7 +278,9 @@ def test_report_has_every_section(quick):
     for heading in ("## Converged runs at the paper's scale", "### Cost and progress",
                     "### The paper's Summary, checked on the converged runs", "**Priority-1 comparisons",
                     "### Table 1 beside the paper", "### Table 2 beside the paper",
-                    "### Per run: convergence epoch and time", "### SoftAdapt's dynamics", "**Fig. 3's claim"):
+                    "### Per run: convergence epoch and time", "### SoftAdapt's dynamics", "**Fig. 3's claim",
+                    "### Priority 4: the method with the trainer's recommended protocol",
+                    "| mlearn-mo | recommended | fixed ⅓ | 0 of 3 | not finished |"):
         assert heading in head, heading
     # claims wait for their runs: priority 2 (fixed (1, 0, 0) and the prioritised models) was not run
     assert "*Claim on stress: waiting for the runs fixed-1-0-0" in head and "**Claim 1" not in head
@@ -336,6 +338,32 @@ def test_running_mean_and_flip_statistics_by_hand():
     s = cr.flip_statistics(w, L)
     assert s["switch"] == 1.0 and s["top_share"] == [0.5, 0.0, 0.5] and s["lead_share"] == [0.0, 0.0, 1.0]
     assert s["sign_flip"] == [0.0, 0.0, 1.0]
+
+
+def test_priority4_section_by_hand():
+    """Priority 4's table and verdicts from made-up finished runs: means, sample stds and ratios worked out
+    here; a difference within the seeds' spread is called so; an unfinished configuration says so."""
+    from paper_figures import converged_report as cr
+
+    def rec(config, seed, e, f, s, priority=1, state="finished"):
+        return dict(priority=priority, dataset="mote2", config=config, seed=seed, state=state,
+                    best_epoch=100 * (seed + 1), epoch_cpu_s=2.0, wall_s=3600.0, test=dict(energy_rmse=e, forces_rmse=f, stress_rmse_mpa=s))
+
+    fixed, soft = catalogue.fixed(catalogue.EQUAL).name, catalogue.SOFTADAPT_B1
+    rfixed, rsoft = (c.name for c in catalogue.priority_configs(4))
+    records = [rec(fixed, 0, 5.0, 140.0, 30.0), rec(fixed, 1, 7.0, 160.0, 40.0),
+               rec(rfixed, 0, 2.0, 70.0, 20.0, 4), rec(rfixed, 1, 4.0, 90.0, 60.0, 4),
+               rec(soft, 0, 4.0, 150.0, 35.0), rec(rsoft, 0, 0.0, 0.0, 0.0, 4, "new")]
+    text = cr.protocol_section(records, {"fixed ⅓": (5.41, 25.5, 22.44)})
+    assert "| paper's MoTe2 | paper (published) | fixed ⅓ |  | 5.41 | 25.5 | 22.44 |" in text
+    sd = np.std([5.0, 7.0], ddof=1)
+    sf = np.std([140.0, 160.0], ddof=1)
+    assert f"| mote2 | paper | fixed ⅓ | 2 of 2 | {sweep.fmt(6.0, sd)} | {sweep.fmt(150.0, sf)} |" in text
+    assert "| mote2 | recommended | SoftAdapt β = 1 | 0 of 1 | not finished |" in text
+    # recommended over paper, fixed ⅓: E 3/6, F 80/150, S 40/35 (within the spread: |40 − 35| < √(28.3² + 7.1²))
+    assert ("mote2, fixed ⅓: the recommended protocol's test RMSE is E × 0.50, F × 0.53, S × 1.14 (within spread)"
+            in text)
+    assert "recommended protocol: SoftAdapt" not in text  # no finished recommended SoftAdapt run to compare
 
 
 def test_driver_statistics_by_hand():

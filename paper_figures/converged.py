@@ -16,7 +16,8 @@ Resumable across sessions: the run folders live in the repository, ``results/con
 <dataset>/<config>/seed<k>/``. While a run trains, its folder holds ``settings.json``,
 ``checkpoint.h5`` (model, Adam, weighting and RNG state, all epochs' rows), ``best.h5``,
 ``metrics.csv`` and ``run_info.json``; ``metrics.jsonl`` and plots are git-ignored. When it finishes
-(``test_metrics.json``), ``checkpoint.h5`` and ``best.h5`` are deleted (``Run.compact``). Committing
+(``test_metrics.json``), ``checkpoint.h5`` is deleted and ``best.h5`` kept (``Run.compact``; runs finished
+before 2026-11-30 11:10 UTC lost their ``best.h5`` to an earlier rule). Committing
 the folder at any time and starting the sweep again in a fresh checkout skips finished runs and
 resumes unfinished ones from their checkpoints (``sweep.run_one``), bit for bit, in priority order.
 The datasets and the descriptor cache are rebuilt in ``~/.cache/alw_ref`` (same paths, same bytes).

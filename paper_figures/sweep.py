@@ -82,8 +82,9 @@ QUICK = dict(epochs=3, max_structures=None, seeds=2, hidden=(8, 8), datasets=("m
 class Run:
     """Everything ``run_one`` needs: the dataset file, spec, folder and all ``train`` keywords.
 
-    ``compact``: once finished, delete what only resuming needs (checkpoint.h5, best.h5) and the
-    copies (metrics.jsonl, plots), keeping settings.json, metrics.csv, test_metrics.json, run_info.json.
+    ``compact``: once finished, delete what only resuming needs (checkpoint.h5, final.h5) and the
+    copies (metrics.jsonl, plots), keeping settings.json, metrics.csv, test_metrics.json, run_info.json
+    and best.h5 (the model the test metrics are of, 40-120 KiB: ``python -m alw_ref.evaluate <run>``).
     """
 
     dataset: str
@@ -202,7 +203,7 @@ NOT_COMPARED = ("quiet", "plots", "threads", "cache_dir", "memory_budget", "resu
 #: The lock file by which a sweep claims a run folder while it trains there (``run_one``).
 SWEEP_LOCK = ".sweep_lock"
 #: Files of a finished run deleted by ``Run.compact``.
-RESUME_ONLY = ("checkpoint.h5", "best.h5", "final.h5", ".lock", SWEEP_LOCK, "metrics.jsonl", "learning_curves.png",
+RESUME_ONLY = ("checkpoint.h5", "final.h5", ".lock", SWEEP_LOCK, "metrics.jsonl", "learning_curves.png",
                "weights.png", "parity.png")
 
 

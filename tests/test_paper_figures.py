@@ -485,7 +485,7 @@ def test_converged_sweep_resumes_an_interrupted_run_bit_for_bit(tmp_path, monkey
     first = 4 if kill == "epoch 3" else n_whole + 1
     assert [g["first_epoch"] for g in segments] == [1, first] and segments[0]["wall_s"] is None
     kept = sorted(p.name for p in folder.iterdir() if p.name != "epoch_cpu.csv")  # the clock may miss fast epochs
-    assert kept == ["metrics.csv", "run_info.json", "settings.json", "test_metrics.json"]
+    assert kept == ["best.h5", "metrics.csv", "run_info.json", "settings.json", "test_metrics.json"]
     assert converged.state_of(folder) == "finished"
     assert not converged.execute([cut])[0]["trained"]  # a third start skips it
 

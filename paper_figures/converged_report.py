@@ -54,8 +54,7 @@ def load(runs_dir: Path, datasets=converged.DATASETS) -> list:
         if (folder / "run_info.json").exists():
             info = json.loads((folder / "run_info.json").read_text())
             rec.update(segments=len(info.get("segments", [])), wall_s=info.get("wall_s"))
-            measured = [g for g in info.get("segments", []) if "peak_rss_gib" in g]
-            rec["memory"] = max(measured, key=lambda g: g["peak_rss_gib"]) if measured else None
+            rec["memory"] = [g for g in info.get("segments", []) if g.get("peak_rss_gib")]
         if rec["state"] == "finished":
             metrics = json.loads((folder / "test_metrics.json").read_text())
             rec.update(best_epoch=metrics["best_epoch"], train=metrics["train"], test=metrics["test"])
@@ -77,7 +76,7 @@ def write_runs_csv(records: list, path: Path) -> None:
     rows = []
     for r in records:
         row = {k: r[k] for k in keys}
-        row["peak_rss_gib"] = r["memory"]["peak_rss_gib"] if r.get("memory") else ""
+        row["peak_rss_gib"] = max((g["peak_rss_gib"] for g in r.get("memory") or []), default="")
         for split in ("train", "test"):
             for c in COMPS:
                 row[f"{split}_{c}_rmse_{sweep.UNITS[c]}"] = r[split][sweep.METRIC_KEYS[c]] if split in r else ""
@@ -241,19 +240,24 @@ def runs_table(records) -> str:
 
 
 def memory_lines(records) -> list:
-    """The workers' peak RSS and its shared (memory-mapped cache) and private parts, from run_info.json."""
+    """The workers' peak RSS, and their resident memory at its largest during training split into the
+    shared (memory-mapped cache) and private parts, from the segments of run_info.json."""
     lines = []
     for dataset in dict.fromkeys(r["dataset"] for r in records):
-        mem = [r["memory"] for r in records if r["dataset"] == dataset and r.get("memory")]
-        if not mem:
+        segs = [g for r in records if r["dataset"] == dataset for g in r.get("memory") or []]
+        if not segs:
             continue
-        top = max(mem, key=lambda g: g["peak_rss_gib"])
-        lines.append(f"Memory per worker on {dataset} ({len(mem)} run(s) that recorded it, `/proc/self/status` at the "
-                     f"end of each session's part of a run, `run_info.json`): peak RSS {top['peak_rss_gib']:.1f} GiB, "
-                     f"of which {top['rss_file_gib']:.1f} GiB are file-backed pages of the memory-mapped descriptor "
-                     f"cache — one copy in RAM shared by all workers — and {top['rss_anon_gib']:.1f} GiB private: two "
-                     f"workers need ≈ {top['rss_file_gib'] + 2 * top['rss_anon_gib']:.0f} GiB, not "
-                     f"{2 * top['peak_rss_gib']:.0f}.")
+        text = (f"Memory per worker on {dataset} ({len(segs)} run segment(s) that recorded it, `run_info.json`): "
+                f"peak RSS {max(g['peak_rss_gib'] for g in segs):.1f} GiB (`VmHWM` of the worker process)")
+        parts = [g for g in segs if "rss_file_gib" in g and "rss_anon_gib" in g]
+        if parts:
+            top = max(parts, key=lambda g: g["rss_file_gib"] + g["rss_anon_gib"])
+            f, a = top["rss_file_gib"], top["rss_anon_gib"]
+            text += (f"; at its largest during training {f + a:.1f} GiB were resident, {f:.1f} GiB of them "
+                     f"file-backed — the memory-mapped descriptor cache (plus ~0.1 GiB of libraries), one copy in "
+                     f"RAM shared by all workers — and {a:.1f} GiB private: two workers need ≈ {f + 2 * a:.0f} GiB, "
+                     f"not {2 * (f + a):.0f}")
+        lines.append(text + ".")
     return lines
 
 

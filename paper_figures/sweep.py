@@ -211,12 +211,15 @@ class EpochClock:
     """Logs this process's CPU time (s) each time a run's checkpoint.h5 advances an epoch, to
     ``<out>/epoch_cpu.csv`` (segment, epoch, cpu_s): per-epoch CPU cost on a shared machine, where wall
     times mostly measure the other jobs. A daemon thread polling every ``period`` s; exact when one
-    process trains one run (one worker, or the process pool), approximate with Dask threads."""
+    process trains one run (one worker, or the process pool), approximate with Dask threads.
+    ``memory``: the process's memory (``worker_memory``) at the epoch whose resident set was largest, so
+    its shared and private parts are those of the peak, not of the end when the data are released."""
 
     def __init__(self, out: Path, segment: int, period: float = 0.2):
         import threading
 
         self.path, self.ckpt, self.segment, self.period = out / "epoch_cpu.csv", out / "checkpoint.h5", segment, period
+        self.memory: dict = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._poll, daemon=True)
 
@@ -246,6 +249,9 @@ class EpochClock:
             if epoch == last_epoch:  # the same epoch written again (e.g. the final checkpoint): one line per epoch
                 continue
             last_epoch = epoch
+            sample = worker_memory()
+            if sample.get("rss_gib", 0.0) >= self.memory.get("rss_gib", 0.0):
+                self.memory = sample
             new = not self.path.exists()
             with self.path.open("a") as f:
                 f.write(("segment,epoch,cpu_s\n" if new else "") + f"{self.segment},{epoch},{cpu:.3f}\n")
@@ -300,11 +306,12 @@ def _train_claimed(run: Run, out: Path) -> None:
         segment["stopped_by_patience_at"] = kwargs["epochs"]
     write_text(out / "run_info.json", json.dumps(_run_info(segments + [segment])))
     t0 = time.perf_counter()
-    with EpochClock(out, len(segments)):
+    with EpochClock(out, len(segments)) as clock:
         # a new run's folder holds only this sweep's run_info.json and claim (rewritten below): --overwrite
         train(run.dataset_path, out=str(out), resume=resume, overwrite=not resume, **kwargs)
     segment["wall_s"] = round(time.perf_counter() - t0, 2)
-    segment.update(worker_memory())
+    segment.update({k: v for k, v in clock.memory.items() if k != "rss_gib"})
+    segment["peak_rss_gib"] = worker_memory().get("peak_rss_gib")
     write_text(out / "run_info.json", json.dumps(_run_info(segments + [segment])))
     if run.compact:
         for name in RESUME_ONLY:
@@ -312,16 +319,17 @@ def _train_claimed(run: Run, out: Path) -> None:
 
 
 def worker_memory() -> dict:
-    """This process's peak resident memory and, now, its file-backed and private parts (GiB), from
-    /proc/self/status (Linux; {} elsewhere). File-backed pages are the memory-mapped descriptor cache,
-    one copy in RAM however many workers map it; private (anonymous) pages are each worker's own."""
+    """This process's peak resident memory, and its resident memory now with the file-backed and private
+    parts (GiB), from /proc/self/status (Linux; {} elsewhere). File-backed pages are mostly the memory-mapped
+    descriptor cache (plus ~0.1 GiB of libraries), one copy in RAM however many workers map it; private
+    (anonymous) pages are each worker's own."""
     try:
         text = Path("/proc/self/status").read_text()
     except OSError:
         return {}
     kib = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in text.splitlines() if ":" in line)
-           if k in ("VmHWM", "RssFile", "RssAnon")}
-    names = dict(VmHWM="peak_rss_gib", RssFile="rss_file_gib", RssAnon="rss_anon_gib")
+           if k in ("VmHWM", "VmRSS", "RssFile", "RssAnon")}
+    names = dict(VmHWM="peak_rss_gib", VmRSS="rss_gib", RssFile="rss_file_gib", RssAnon="rss_anon_gib")
     return {names[k]: round(v / 2**20, 2) for k, v in kib.items()}
 
 

@@ -318,12 +318,14 @@ def test_converged_tables_are_the_finished_runs_mean_and_std(quick):
     # the workers' memory: the largest peak RSS any finished run's run_info.json recorded, and its parts
     mem = [g for s in range(3) for g in json.loads((runs / "fixed-equal" / f"seed{s}" / "run_info.json").read_text())
            ["segments"]]
-    assert mem and all(g["peak_rss_gib"] >= g["rss_anon_gib"] > 0 and g["rss_file_gib"] > 0 for g in mem)
+    assert mem and all(g["peak_rss_gib"] >= g["rss_file_gib"] + g["rss_anon_gib"] - 0.01 > 0 for g in mem)
     line = next(x for x in text.splitlines() if x.startswith("Memory per worker on mlearn-mo"))
-    peak = max(g["peak_rss_gib"] for r in rows if r["state"] == "finished"
-               for g in json.loads((quick["conv"] / "runs" / r["dataset"] / r["config"] / f"seed{r['seed']}" /
-                                    "run_info.json").read_text())["segments"])
-    assert f"peak RSS {peak:.1f} GiB" in line
+    segs = [g for r in rows if r["state"] == "finished"
+            for g in json.loads((quick["conv"] / "runs" / r["dataset"] / r["config"] / f"seed{r['seed']}" /
+                                 "run_info.json").read_text())["segments"]]
+    top = max(segs, key=lambda g: g["rss_file_gib"] + g["rss_anon_gib"])
+    assert f"peak RSS {max(g['peak_rss_gib'] for g in segs):.1f} GiB" in line
+    assert f"{top['rss_file_gib'] + top['rss_anon_gib']:.1f} GiB were resident" in line
     assert (quick["conv"] / "softadapt_dynamics.png").stat().st_size > 0
 
 
@@ -593,3 +595,35 @@ def test_epoch_clock_writes_one_line_per_epoch(tmp_path):
         wait_for_lines(3)
     rows = list(csv.DictReader((tmp_path / "epoch_cpu.csv").open()))
     assert [(r["segment"], r["epoch"]) for r in rows] == [("3", "1"), ("3", "2")]
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="memory is read from /proc (Linux)")
+def test_epoch_clock_keeps_the_memory_of_the_largest_epoch(tmp_path):
+    """Reproducer: the memory recorded in run_info.json was read after train() returned, when the data were
+    released, so REPORT.md said "0.1 GiB file-backed, 0.1 GiB private" beside a peak RSS of 8.7 GiB. The clock
+    now keeps the sample of the epoch with the largest resident set: here 256 MiB held during epoch 2 only."""
+    import time
+
+    import h5py
+
+    def write(epoch):
+        with h5py.File(tmp_path / "tmp.h5", "w") as f:
+            f.attrs["epoch"] = epoch
+        (tmp_path / "tmp.h5").replace(tmp_path / "checkpoint.h5")
+        deadline = time.monotonic() + 10
+        while lines() < epoch + 1 and time.monotonic() < deadline:  # the clock has logged this epoch
+            time.sleep(0.01)
+
+    def lines():
+        path = tmp_path / "epoch_cpu.csv"
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
+    with sweep.EpochClock(tmp_path, segment=0, period=0.005) as clock:
+        write(1)
+        held = np.ones(2**25)  # 256 MiB, every page touched
+        write(2)
+        del held
+        write(3)
+    after = sweep.worker_memory()
+    assert clock.memory["rss_anon_gib"] >= after["rss_anon_gib"] + 0.2
+    assert clock.memory["rss_gib"] >= clock.memory["rss_anon_gib"] and after["peak_rss_gib"] >= clock.memory["rss_gib"]

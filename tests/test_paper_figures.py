@@ -349,7 +349,8 @@ def test_priority4_section_by_hand():
 
     def rec(config, seed, e, f, s, priority=1, state="finished"):
         return dict(priority=priority, dataset="mote2", config=config, seed=seed, state=state,
-                    best_epoch=100 * (seed + 1), epoch_cpu_s=2.0, wall_s=3600.0, test=dict(energy_rmse=e, forces_rmse=f, stress_rmse_mpa=s))
+                    best_epoch=100 * (seed + 1), epoch_cpu_s=2.0, wall_s=3600.0,
+                    test=dict(energy_rmse=e, forces_rmse=f, stress_rmse_mpa=s))
 
     fixed, soft = catalogue.fixed(catalogue.EQUAL).name, catalogue.SOFTADAPT_B1
     rfixed, rsoft = (c.name for c in catalogue.priority_configs(4))

@@ -207,17 +207,18 @@ def measure_epoch_time(item, info: dict, epochs=3, log=print) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m paper_figures.converged", description=__doc__.splitlines()[0])
     a = p.add_argument
-    a("--priorities", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="issue 16's priorities to run (5 = MoSe2)")
-    a("--workers", type=int, default=1, help="local worker processes (1: in this process)")
+    a("--priorities", type=int, nargs="+", choices=(1, 2, 3, 4, 5), default=[1, 2, 3, 4, 5],
+      help="issue 16's priorities to run (5 = MoSe2)")
+    a("--workers", type=sweep.int_at_least(1), default=1, help="local worker processes (1: in this process)")
     a("--scheduler", default=None, help="Dask scheduler address: run the trainings on that cluster")
     a("--runs", type=Path, default=None, help=f"run folders (default {RUNS.relative_to(sweep.ROOT)})")
-    a("--patience", type=int, default=None, help=f"epochs without a {MIN_IMPROVEMENT:.1%} gain (default {PATIENCE})")
+    a("--patience", type=sweep.int_at_least(1), default=None, help=f"epochs without a {100 * MIN_IMPROVEMENT:g} %% gain (default {PATIENCE})")
     a("--status", action="store_true", help="print the plan's state and exit")
-    a("--time-epochs", type=int, default=0, metavar="N",
+    a("--time-epochs", type=sweep.int_at_least(0), default=0, metavar="N",
       help=f"measure: train the first planned run for N epochs in a temporary folder, write "
            f"{(RESULTS / 'epoch_time.json').relative_to(sweep.ROOT)}, exit")
     a("--quick", action="store_true", help=f"CI-sized: {QUICK}")
-    a("--max-epochs", type=int, default=None, help="cap the epochs (tests only; the sweep has no cap)")
+    a("--max-epochs", type=sweep.int_at_least(1), default=None, help="cap the epochs (tests only; the sweep has no cap)")
     return p
 
 

@@ -391,6 +391,25 @@ def execute(runs: list, workers=None, scheduler=None, fn=run_one) -> list:
 
 
 # ------------------------------------------------------------------------------------- CLI
+def int_at_least(low: int):
+    """argparse type: an integer ≥ ``low`` (argparse names the option in its message and exits 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer ≥ {low}, got {text!r}")
+        return value
+    parse.__name__ = "int"
+    return parse
+
+
+def _widths(text: str) -> tuple:
+    """--hidden: comma-separated layer widths, each ≥ 1."""
+    return tuple(int_at_least(1)(x) for x in text.split(","))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by every script (defaults: ``FULL``; ``--quick``: ``QUICK``)."""
     a = parser.add_argument
@@ -399,15 +418,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
            f"{QUICK['hidden']}, out {QUICK_OUT}")
     a("--dataset", nargs="+", choices=DATASETS, default=None,
       help=f"datasets (default {' '.join(FULL['datasets'])}; --quick: mlearn-mo)")
-    a("--epochs", type=int, default=None, help=f"epochs per run (default {FULL['epochs']}; the paper's ~1500)")
-    a("--max-structures", type=int, default=None,
+    a("--epochs", type=int_at_least(1), default=None, help=f"epochs per run (default {FULL['epochs']}; the paper's ~1500)")
+    a("--max-structures", type=int_at_least(0), default=None,
       help=f"seeded random subset of the structures (default {FULL['max_structures']}; 0 = all)")
-    a("--seeds", type=int, default=None, help=f"seeds per configuration (default {FULL['seeds']})")
-    a("--hidden", type=lambda s: tuple(int(x) for x in s.split(",")), default=None,
+    a("--seeds", type=int_at_least(1), default=None, help=f"seeds per configuration (default {FULL['seeds']})")
+    a("--hidden", type=_widths, default=None,
       help="hidden layer widths (default 30,30 as in the paper)")
     a("--out", type=Path, default=None, help=f"folder of the CSV, PNG and Markdown (default {DEFAULT_OUT})")
     a("--runs", type=Path, default=None, help="folder of the training runs (default ~/.cache/alw_ref/paper_runs/<tag>)")
-    a("--workers", type=int, default=None, help="local worker processes (default: all cores)")
+    a("--workers", type=int_at_least(1), default=None, help="local worker processes (default: all cores)")
     a("--scheduler", default=None, help="Dask scheduler address: run the trainings on that cluster instead")
 
 
@@ -578,19 +597,13 @@ def script_main(argv, script, description, configs_fn, finish) -> int:
 
 def sweep_all_main(argv=None) -> int:
     """``python -m paper_figures.sweep``: every script's runs in one pool (no tail idling), nothing else."""
-    parser = argparse.ArgumentParser(description="Train every run of every paper-figure script in one pool.")
+    parser = argparse.ArgumentParser(prog="python -m paper_figures.sweep",
+                                     description="Train every run of every paper-figure script in one pool.")
     add_arguments(parser)
     args = resolve(parser.parse_args(argv))
     results = sweep(args, catalogue.every_script(), "sweep")
     print(f"{len(results)} runs ({sum(r['trained'] for r in results)} trained) in {args.runs}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
-    from paper_figures import sweep as _sweep  # the importable module, so workers can unpickle run_one
-
-    sys.exit(_sweep.sweep_all_main())
 
 
 # ------------------------------------------------------------------------------------- figures
@@ -640,3 +653,10 @@ def write_summary(args, results, run_configs, name: str, label, heading: str, fi
     write_text((args.out / f"{name}.md"), f"## {heading}\n\n" + results_table(rows, label) + "\n" + caps_note(args)
                                          + f"\n\n![{heading}]({name}.png)\n")
     return rows
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    from paper_figures import sweep as _sweep  # the importable module, so workers can unpickle run_one
+
+    sys.exit(_sweep.sweep_all_main())

@@ -628,3 +628,31 @@ def test_epoch_clock_keeps_the_memory_of_the_largest_epoch(tmp_path):
     after = sweep.worker_memory()
     assert clock.memory["rss_anon_gib"] >= after["rss_anon_gib"] + 0.2
     assert clock.memory["rss_gib"] >= clock.memory["rss_anon_gib"] and after["peak_rss_gib"] >= clock.memory["rss_gib"]
+
+
+@pytest.mark.parametrize("main", [converged.main, make_report.main, sweep.sweep_all_main, *(m.main for m in SCRIPTS)],
+                         ids=lambda f: f.__module__.split(".")[-1])
+def test_help_of_every_script(main, capsys):
+    """Reproducer: `python -m paper_figures.converged --help` crashed with a TypeError (a "%" in the
+    --patience help text, which argparse formats)."""
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0 and "usage: python -m paper_figures." in capsys.readouterr().out
+
+
+BAD_SWEEP_OPTIONS = [(converged, ["--workers", "0"]), (converged, ["--priorities", "7"]),
+                     (converged, ["--patience", "0"]), (converged, ["--max-epochs", "0"]),
+                     (converged, ["--time-epochs", "-1"]), (table1_fixed_weights, ["--hidden", "30,0"]),
+                     (table1_fixed_weights, ["--seeds", "0"]), (table1_fixed_weights, ["--epochs", "-1"]),
+                     (table1_fixed_weights, ["--workers", "0"]), (table2_softadapt, ["--max-structures", "-2"])]
+
+
+@pytest.mark.parametrize("module, args", BAD_SWEEP_OPTIONS, ids=[" ".join(a) for _, a in BAD_SWEEP_OPTIONS])
+def test_bad_sweep_option_exits_2_naming_it_before_any_work(module, args, tmp_path, capsys):
+    """Reproducer: `converged --workers 0` started a sweep on all cores (and prepared MoSe2), `--priorities 7`
+    planned nothing and exited 0; the scripts took --hidden 30,0 or --seeds 0."""
+    out = ["--runs", str(tmp_path / "runs")] + (["--out", str(tmp_path / "out")] if module is not converged else [])
+    with pytest.raises(SystemExit) as stop:
+        module.main([*args, *out])
+    assert stop.value.code == 2 and f"argument {args[0]}:" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -198,7 +198,8 @@ def measure_epoch_time(item, info: dict, epochs=3, log=print) -> dict:
         cpu_per_epoch = epoch_cpu(Path(run.out) / "epoch_cpu.csv")
     result = dict(measured_utc=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), dataset=item[1], config=item[2].name,
                   n_structures=info["n_used"], epochs=epochs, epoch_wall_s=times, epoch_cpu_s=cpu_per_epoch,
-                  call_wall_s=round(wall, 1), call_cpu_s=round(cpu, 1), cpu_share=round(cpu / wall, 3), load_average=os.getloadavg(),
+                  call_wall_s=round(wall, 1), call_cpu_s=round(cpu, 1), cpu_share=round(cpu / wall, 3),
+                  load_average=os.getloadavg(),
                   peak_rss_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2))
     log(json.dumps(result))
     return result
@@ -212,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--workers", type=sweep.int_at_least(1), default=1, help="local worker processes (1: in this process)")
     a("--scheduler", default=None, help="Dask scheduler address: run the trainings on that cluster")
     a("--runs", type=Path, default=None, help=f"run folders (default {RUNS.relative_to(sweep.ROOT)})")
-    a("--patience", type=sweep.int_at_least(1), default=None, help=f"epochs without a {100 * MIN_IMPROVEMENT:g} %% gain (default {PATIENCE})")
+    a("--patience", type=sweep.int_at_least(1), default=None,
+      help=f"epochs without a {100 * MIN_IMPROVEMENT:g} %% gain (default {PATIENCE})")
     a("--status", action="store_true", help="print the plan's state and exit")
     a("--time-epochs", type=sweep.int_at_least(0), default=0, metavar="N",
       help=f"measure: train the first planned run for N epochs in a temporary folder, write "

@@ -220,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
       help=f"measure: train the first planned run for N epochs in a temporary folder, write "
            f"{(RESULTS / 'epoch_time.json').relative_to(sweep.ROOT)}, exit")
     a("--quick", action="store_true", help=f"CI-sized: {QUICK}")
-    a("--max-epochs", type=sweep.int_at_least(1), default=None, help="cap the epochs (tests only; the sweep has no cap)")
+    a("--max-epochs", type=sweep.int_at_least(1), default=None,
+      help="cap the epochs (tests only; the sweep has no cap)")
     return p
 
 

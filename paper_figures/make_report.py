@@ -508,6 +508,14 @@ def main(argv=None) -> int:
     out = args.out or (sweep.QUICK_OUT if args.quick else sweep.DEFAULT_OUT)
     report = args.report or (out / "REPORT.md" if args.quick else sweep.ROOT / "paper_figures" / "REPORT.md")
     folder = args.converged or (converged.QUICK_RESULTS if args.quick else converged.RESULTS)
+    if args.converged is not None and not (folder / "runs").is_dir():
+        p.error(f"--converged {folder}: no runs/ folder there (the converged sweep writes <folder>/runs; "
+                "start it with python -m paper_figures.converged)")
+    missing = [out / f"{name}.{ext}" for name in SCRIPTS for ext in ("csv", "md", "png")
+               if not (out / f"{name}.{ext}").exists()]
+    if missing:
+        p.error(f"--out {out}: {missing[0].name} missing ({len(missing)} script outputs missing in all): run "
+                f"paper_figures/{missing[0].stem}.py{' --quick' if args.quick else ''} first")
     datasets = converged.QUICK["datasets"] if args.quick else converged.DATASETS
     text = build(load(out), out, report, longer_trainings(out), folder, datasets)
     write_text(report, text)

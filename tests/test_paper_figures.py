@@ -656,3 +656,16 @@ def test_bad_sweep_option_exits_2_naming_it_before_any_work(module, args, tmp_pa
         module.main([*args, *out])
     assert stop.value.code == 2 and f"argument {args[0]}:" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_make_report_refuses_missing_inputs_before_writing(quick, tmp_path, capsys):
+    """Reproducer: --converged with a mistyped folder wrote a report saying no converged run had started (and
+    created the folder); --out without the scripts' outputs gave a FileNotFoundError traceback."""
+    report = tmp_path / "R.md"
+    for args, needle in ((["--out", str(quick["out"]), "--converged", str(tmp_path / "typo")], "--converged"),
+                         (["--out", str(tmp_path / "empty")], "table1_fixed_weights.csv missing")):
+        with pytest.raises(SystemExit) as stop:
+            make_report.main([*args, "--report", str(report)])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and needle in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())

@@ -151,7 +151,8 @@ def separated(a, sa, b, sb) -> bool:
 
 def config_stats(records, dataset: str, config: str) -> dict:
     """Over the finished seeds of one configuration: test RMSE mean and sample std per component (report
-    units), mean convergence epoch, CPU s per epoch and wall hours per run; counts of finished and planned."""
+    units), mean convergence epoch, CPU s per epoch and core-hours per run (epochs run × CPU s per epoch,
+    load-independent: wall times miss the parts of runs killed at a session's stop); counts."""
     rs = [r for r in records if r["dataset"] == dataset and r["config"] == config]
     done = [r for r in rs if r["state"] == "finished"]
     out = dict(n=len(done), planned=len(rs))
@@ -161,7 +162,7 @@ def config_stats(records, dataset: str, config: str) -> dict:
     mean = lambda xs: float(np.mean(xs)) if xs else np.nan  # noqa: E731
     out["best_epoch"] = mean([r["best_epoch"] for r in done])
     out["cpu_s"] = mean([r["epoch_cpu_s"] for r in done if r["epoch_cpu_s"]])
-    out["wall_h"] = mean([r["wall_s"] / 3600 for r in done if r["wall_s"]])
+    out["core_h"] = mean([r["epochs"] * r["epoch_cpu_s"] / 3600 for r in done if r["epoch_cpu_s"]])
     return out
 
 
@@ -179,7 +180,7 @@ def protocol_section(records, published: dict) -> str:
             "(the priority-1 runs), same splits and stopping rule; test RMSE of the best-validation model, mean ± "
             "sample std over the finished seeds.\n"]
     header = ["dataset", "protocol", "weighting", "seeds finished", "test E (meV/atom)", "test F (meV/Å)",
-              "test S (MPa)", "convergence epoch (mean)", "CPU s/epoch", "wall h/run"]
+              "test S (MPa)", "convergence epoch (mean)", "CPU s/epoch", "core-hours/run"]
     body, verdicts = [], []
     for d in datasets:
         if d == "mote2":  # the paper's numbers are on its own (unpublished) MoTe2 set
@@ -192,7 +193,7 @@ def protocol_section(records, published: dict) -> str:
                 body.append([d, protocol, label, f"{s['n']} of {s['planned']}",
                              *(sweep.fmt(*s[c]) if s["n"] else "not finished" for c in COMPS),
                              f"{s['best_epoch']:.0f}" if s["n"] else "", f"{s['cpu_s']:.2f}" if s["n"] else "",
-                             f"{s['wall_h']:.2f}" if s["n"] else ""])
+                             f"{s['core_h']:.2f}" if s["n"] else ""])
         verdicts += _protocol_verdicts(d, stats, pairs)
     text.append(sweep.markdown_table(header, body))
     text.append(" ".join(verdicts) + "\n" if verdicts else "No priority-4 run has finished yet.\n")

@@ -349,7 +349,7 @@ def test_priority4_section_by_hand():
 
     def rec(config, seed, e, f, s, priority=1, state="finished"):
         return dict(priority=priority, dataset="mote2", config=config, seed=seed, state=state,
-                    best_epoch=100 * (seed + 1), epoch_cpu_s=2.0, wall_s=3600.0,
+                    best_epoch=100 * (seed + 1), epochs=100 * (seed + 1) + 200, epoch_cpu_s=2.0, wall_s=None,
                     test=dict(energy_rmse=e, forces_rmse=f, stress_rmse_mpa=s))
 
     fixed, soft = catalogue.fixed(catalogue.EQUAL).name, catalogue.SOFTADAPT_B1
@@ -363,6 +363,8 @@ def test_priority4_section_by_hand():
     sf = np.std([140.0, 160.0], ddof=1)
     assert f"| mote2 | paper | fixed ⅓ | 2 of 2 | {sweep.fmt(6.0, sd)} | {sweep.fmt(150.0, sf)} |" in text
     assert "| mote2 | recommended | SoftAdapt β = 1 | 0 of 1 | not finished |" in text
+    # convergence epoch (100 + 200) / 2, 2 CPU s per epoch, (300 + 400) epochs × 2 s / 2 runs = 0.19 core-hours
+    assert "| 150 | 2.00 | 0.19 |" in text
     # recommended over paper, fixed ⅓: E 3/6, F 80/150, S 40/35 (within the spread: |40 − 35| < √(28.3² + 7.1²))
     assert ("mote2, fixed ⅓: the recommended protocol's test RMSE is E × 0.50, F × 0.53, S × 1.14 (within spread)"
             in text)

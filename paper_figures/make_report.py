@@ -454,8 +454,9 @@ def converged_headline(folder: Path, report: Path, datasets) -> str:
         converged_claims(records, summ, args_ns) if summ else "No converged run has finished yet.\n",
         converged_report.tables(summ, args_ns.dataset, PAPER_TABLE1, PAPER_TABLE2) if summ else "",
         "### Priority 4: the method with the trainer's recommended protocol\n",
-        converged_report.protocol_section(records, {"fixed ⅓": PAPER_TABLE1[-1][2],
-                                                    "SoftAdapt β = 1": PAPER_TABLE2[2][2]}),
+        converged_report.protocol_section(
+            records, {"fixed ⅓": PAPER_TABLE1[-1][2], "SoftAdapt β = 1": PAPER_TABLE2[2][2]},
+            [test[1] for w, _, test in PAPER_TABLE1 if w[1] > 0] + [test[1] for _, _, test in PAPER_TABLE2]),
         "### Per run: convergence epoch and time\n",
         "Convergence epoch = the epoch of the best validation loss (for unfinished runs: so far). Σ epoch time = "
         "the summed wall time of the epochs (shared machine); wall = the sweep's time in the run over all "

@@ -196,6 +196,12 @@ def protocol_section(records, published: dict, paper_forces=()) -> str:
                              f"{s['best_epoch']:.0f}" if s["n"] else "", f"{s['cpu_s']:.2f}" if s["n"] else "",
                              f"{s['core_h']:.2f}" if s["n"] else ""])
         verdicts += _protocol_verdicts(d, stats, pairs)
+        spread = weight_excursion([r for r in records if r["dataset"] == d and r["config"] == pairs[1][2]
+                                   and r["state"] == "finished"])
+        if spread is not None:
+            verdicts.append(f"{d}, recommended protocol: after the first 10 epochs SoftAdapt's weights stay within "
+                            f"{spread[0]:.3f} of ⅓ (mean |w_k − ⅓| {spread[1]:.3f} over its finished runs' epochs "
+                            "and components)" + (": close to fixed ⅓." if spread[1] < 0.05 else "."))
     text.append(sweep.markdown_table(header, body))
     text.append(" ".join(verdicts) + "\n" if verdicts else "No priority-4 run has finished yet.\n")
     text.append(force_gap_text(records, paper_forces))
@@ -248,6 +254,14 @@ def _protocol_verdicts(d, stats, pairs) -> list:
         out.append(f"{d}, recommended protocol: SoftAdapt β = 1 over fixed ⅓ {_ratios(soft, fixed)} "
                    f"({soft['n']} and {fixed['n']} seeds).")
     return out
+
+
+def weight_excursion(runs, skip=10):
+    """(largest, mean) |w_k − ⅓| over the epochs after the first ``skip`` of ``runs`` (their metrics.csv) and
+    the components, or None."""
+    traces = [weight_trace(Path(r["out"]))["w"][skip:] for r in runs]
+    dev = np.concatenate([np.abs(w - 1 / 3).ravel() for w in traces if len(w)] or [np.zeros(0)])
+    return (float(dev.max()), float(dev.mean())) if len(dev) else None
 
 
 def _h(seconds) -> str:

@@ -377,6 +377,24 @@ def test_priority4_section_by_hand():
     assert "changes the fixed-⅓ force error by × 0.53 (2 and 2 seeds)." in text
 
 
+def test_weight_excursion_by_hand(tmp_path):
+    """Largest |w − ⅓| after the first epochs, over the runs' metrics.csv (epochs 1-2 skipped here)."""
+    from paper_figures import converged_report as cr
+
+    for name, rows in (("a", [(0.9, 0.05, 0.05), (0.5, 0.3, 0.2), (0.3, 0.4, 0.3)]),
+                       ("b", [(0.1, 0.1, 0.8), (0.3, 0.3, 0.4), (0.33, 0.33, 0.34), (0.2, 0.5, 0.3)])):
+        (tmp_path / name).mkdir()
+        lines = ["w_energy,w_forces,w_stress,train_L_energy,train_L_forces,train_L_stress"]
+        lines += [f"{e},{f},{s},1,1,1" for e, f, s in rows]
+        (tmp_path / name / "metrics.csv").write_text("\n".join(lines) + "\n")
+    runs = [dict(out=str(tmp_path / n)) for n in "ab"]
+    third = 1 / 3
+    dev = [abs(x - third) for x in (0.3, 0.4, 0.3, 0.33, 0.33, 0.34, 0.2, 0.5, 0.3)]
+    assert cr.weight_excursion(runs, skip=2) == pytest.approx((0.5 - third, np.mean(dev)))  # b's epoch 4, w_F
+    assert cr.weight_excursion(runs[:1], skip=2) == pytest.approx((0.4 - third, np.mean(dev[:3])))
+    assert cr.weight_excursion(runs, skip=5) is None and cr.weight_excursion([]) is None
+
+
 def test_driver_statistics_by_hand():
     """The weights of epoch e+1 answer the change of epoch e: w_S after the stress loss rose (epochs 2, 4)
     and fell (epoch 3); the late step and volatility over the last half of the changes."""

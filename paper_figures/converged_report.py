@@ -324,24 +324,31 @@ def cost_section(records, epoch_time, infos) -> str:
                "median epoch wall time × the call's CPU share, a rough correction") + "). Peak RSS of the worker: "
             f"{epoch_time['peak_rss_gib']:.1f} GiB (the descriptor derivatives of all structures).")
     clocked = [r for r in records if r["epoch_cpu_s"] and r["dataset"] == (epoch_time or {}).get("dataset")]
+    # priority 4 trains the trainer's protocol (batches of 10, 2×64 networks): its own epoch cost and length
+    clocked4 = [r["epoch_cpu_s"] for r in clocked if r["cfg"].protocol == "recommended"]
+    clocked = [r for r in clocked if r["cfg"].protocol != "recommended"]
     share = epoch_time["cpu_share"] if epoch_time else None
     if clocked:
         per_epoch = float(np.median([r["epoch_cpu_s"] for r in clocked]))
         share = per_epoch / float(np.median([r["epoch_wall_median"] for r in clocked]))
-        lines.append(f"The sweep's own runs measure {per_epoch:.2f} s of CPU per epoch (median over {len(clocked)} "
-                     "run(s) of the CPU time between consecutive checkpoints, `epoch_cpu.csv`; this supersedes the "
-                     f"rough figure above) and got {share:.0%} of a core (CPU per epoch / median epoch wall time).")
+        lines.append(f"The sweep's own paper-protocol runs measure {per_epoch:.2f} s of CPU per epoch (median over "
+                     f"{len(clocked)} run(s) of the CPU time between consecutive checkpoints, `epoch_cpu.csv`; this "
+                     f"supersedes the rough figure above) and got {share:.0%} of a core (CPU per epoch / median epoch "
+                     "wall time)" + (f"; priority 4's runs (the trainer's protocol) {np.median(clocked4):.2f} s "
+                                     f"(median over {len(clocked4)})." if clocked4 else "."))
     lines += memory_lines(records)
-    done = [r for r in records if r["state"] == "finished"]
+    done = [r for r in records if r["state"] == "finished" and r["cfg"].protocol != "recommended"]
+    done4 = [r for r in records if r["state"] == "finished" and r["cfg"].protocol == "recommended"]
     mean_epochs = float(np.mean([r["epochs"] for r in done])) if done else ASSUMED_EPOCHS
-    basis = (f"the mean of the {len(done)} finished runs, {mean_epochs:.0f} epochs" if done else
+    mean_epochs4 = float(np.mean([r["epochs"] for r in done4])) if done4 else mean_epochs
+    basis = (f"the mean of the {len(done)} finished paper-protocol runs, {mean_epochs:.0f} epochs" if done else
              f"an assumed {ASSUMED_EPOCHS} epochs per run (convergence + the {converged.PATIENCE}-epoch patience)")
+    if done4:
+        basis += f", and of the {len(done4)} finished runs of the trainer's protocol, {mean_epochs4:.0f}"
     header = ["priority", "runs", "finished", "unfinished", "not started", "estimated core-hours left"]
     body, total = [], 0.0
     ref_atoms = infos.get(epoch_time["dataset"], {}).get("n_atoms") if epoch_time else None
     unknown = sorted({r["dataset"] for r in records if r["dataset"] not in infos})
-    # priority 4 trains the trainer's protocol (batches of 10, 2×64 networks): its own epoch cost once it has one
-    clocked4 = [r["epoch_cpu_s"] for r in clocked if r["priority"] == 4]
     per_epoch4 = float(np.median(clocked4)) if clocked4 else per_epoch
     for p in (1, 2, 3, 4, 5):
         rs = [r for r in records if r["priority"] == p]
@@ -355,8 +362,10 @@ def cost_section(records, epoch_time, infos) -> str:
             if r["state"] == "finished" or per_epoch is None:
                 continue
             scale = infos.get(r["dataset"], {}).get("n_atoms", ref_atoms) / ref_atoms if ref_atoms else 1.0
-            left += max(mean_epochs - r["epochs"], converged.PATIENCE if r["state"] == "unfinished" else 0) \
-                * (per_epoch4 if p == 4 else per_epoch) * scale / 3600
+            rec = r["cfg"].protocol == "recommended"  # priority 4, and its MoSe2 runs in priority 5
+            left += max((mean_epochs4 if rec else mean_epochs) - r["epochs"],
+                        converged.PATIENCE if r["state"] == "unfinished" else 0) \
+                * (per_epoch4 if rec else per_epoch) * scale / 3600
         total += left
         body.append([p, len(rs), sum(r["state"] == "finished" for r in rs), sum(r["state"] == "unfinished" for r in rs),
                      sum(r["state"] == "new" for r in rs), f"{left:.1f}" if per_epoch else "?"])

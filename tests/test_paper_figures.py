@@ -377,6 +377,27 @@ def test_priority4_section_by_hand():
     assert "changes the fixed-⅓ force error by × 0.53 (2 and 2 seeds)." in text
 
 
+def test_cost_left_by_protocol_by_hand():
+    """The estimate counts each protocol at its own epoch cost and length: paper-protocol runs at the median CPU
+    s/epoch and mean epochs of the finished paper-protocol runs, the trainer's protocol at its own."""
+    from paper_figures import converged_report as cr
+
+    paper, rec = catalogue.fixed(catalogue.EQUAL), catalogue.priority_configs(4)[0]
+
+    def r(priority, cfg, state, epochs, cpu):
+        return dict(priority=priority, dataset="mote2", cfg=cfg, config=cfg.name, state=state, epochs=epochs,
+                    epoch_cpu_s=cpu, epoch_wall_median=2 * cpu if cpu else None)
+
+    records = [r(1, paper, "finished", 1000, 1.0), r(1, paper, "finished", 1200, 1.0), r(2, paper, "new", 0, None),
+               r(4, rec, "finished", 600, 2.5), r(4, rec, "new", 0, None)]
+    epoch_time = dict(epoch_wall_s=[9.0], cpu_share=0.5, measured_utc="x", epochs=1, dataset="mote2",
+                      n_structures=10, load_average=[1.0, 1.0, 1.0], peak_rss_gib=1.0)
+    text = cr.cost_section(records, epoch_time, {"mote2": {"n_atoms": 540}})
+    assert "paper-protocol runs measure 1.00 s of CPU per epoch" in text and "2.50 s (median over 1)" in text
+    # priority 2: 1 100 epochs × 1.0 s = 0.31 h; priority 4: 600 epochs × 2.5 s = 0.42 h
+    assert "| 2 | 1 | 0 | 0 | 1 | 0.3 |" in text and "| 4 | 2 | 1 | 0 | 1 | 0.4 |" in text
+
+
 def test_weight_excursion_by_hand(tmp_path):
     """Largest |w − ⅓| after the first epochs, over the runs' metrics.csv (epochs 1-2 skipped here)."""
     from paper_figures import converged_report as cr

@@ -453,6 +453,7 @@ def converged_headline(folder: Path, report: Path, datasets) -> str:
         "### The paper's Summary, checked on the converged runs\n",
         converged_claims(records, summ, args_ns) if summ else "No converged run has finished yet.\n",
         converged_report.tables(summ, args_ns.dataset, PAPER_TABLE1, PAPER_TABLE2) if summ else "",
+        converged_fig2(summ, args_ns, folder, rel) if summ and summ["fig2"] else "",
         "### Priority 4: the method with the trainer's recommended protocol\n",
         converged_report.protocol_section(
             records, {"fixed ⅓": PAPER_TABLE1[-1][2], "SoftAdapt β = 1": PAPER_TABLE2[2][2]},
@@ -464,6 +465,18 @@ def converged_headline(folder: Path, report: Path, datasets) -> str:
         converged_report.runs_table(records),
         "### SoftAdapt's dynamics\n", converged_report.dynamics_section(records, folder, rel),
     ])
+
+
+def converged_fig2(summ, args_ns, folder: Path, rel: str) -> str:
+    """Fig. 2 of the converged runs (``fig2_comparison.figure`` over their summaries), and its section."""
+    rows = fig2_comparison.long_rows(summ["fig2"], args_ns)
+    fig2_comparison.figure(rows, folder / "fig2_comparison.png")
+    n = {r["model"]: int(s["n_runs"]) for s in summ["fig2"] for r in rows if r["config"] == s["config"]}
+    return ("### Fig. 2 beside the paper (test RMSE per component; SoftAdapt β = 1 hatched)\n\n"
+            "The six fixed-weight models and SoftAdapt β = 1, mean ± sample std over the finished seeds ("
+            + ", ".join(f"{m}: {k}" for m, k in n.items()) + "); log scale. The paper's Fig. 2 shows the same "
+            "comparison on its data (its numbers: Tables 1–2 above).\n\n"
+            f"![Fig. 2, converged runs]({rel}/fig2_comparison.png)\n")
 
 
 def build(data, out: Path, report: Path, longs=(), folder: Path = None, datasets=converged.DATASETS) -> str:

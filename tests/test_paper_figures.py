@@ -285,6 +285,10 @@ def test_report_has_every_section(quick):
     # claims wait for their runs: priority 2 (fixed (1, 0, 0) and the prioritised models) was not run
     assert "*Claim on stress: waiting for the runs fixed-1-0-0" in head and "**Claim 1" not in head
     assert "[`converged_runs.csv`]" in head and "softadapt_dynamics.png)" in head
+    assert "### Fig. 2 beside the paper" in head and "fig2_comparison.png)" in head
+    assert (quick["conv"] / "fig2_comparison.png").stat().st_size > 0
+    # the seeds of each bar, from the runs: priority 1 has 3 seeds of its four configurations
+    assert "fixed (0.9, 0.1, 0): 3, fixed (0.9, 0.05, 0.05): 3, fixed (0.33, 0.33, 0.33): 3, SoftAdapt β=1: 3" in head
     for heading in ("### Longest capped training", "**Claim 1", "**Claim 2", "**Claim 3",
                     "#### The other capped trainings", "#### Wall time of the main capped sweep",
                     "#### Caveats of the capped runs"):

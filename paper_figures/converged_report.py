@@ -160,6 +160,7 @@ def config_stats(records, dataset: str, config: str) -> dict:
         v = np.array([r["test"][sweep.METRIC_KEYS[c]] for r in done], float)
         out[c] = (float(v.mean()) if len(v) else np.nan, float(v.std(ddof=1)) if len(v) > 1 else np.nan)
     mean = lambda xs: float(np.mean(xs)) if xs else np.nan  # noqa: E731
+    out["forces_mae"] = mean([r["test"]["forces_mae"] for r in done])  # meV/Å
     out["best_epoch"] = mean([r["best_epoch"] for r in done])
     out["cpu_s"] = mean([r["epoch_cpu_s"] for r in done if r["epoch_cpu_s"]])
     out["core_h"] = mean([r["epochs"] * r["epoch_cpu_s"] / 3600 for r in done if r["epoch_cpu_s"]])
@@ -231,23 +232,20 @@ def force_gap_text(records, paper_forces) -> str:
              + (", so a few structures make much of the RMSE" if max(ratio) > 2 else "")
              + f" (largest ratio: {worst['config']} seed {worst['seed']}, RMSE "
              f"{worst['test'][sweep.METRIC_KEYS['forces']]:.0f} against MAE {worst['test']['forces_mae']:.0f} meV/Å).")
-    fixed, soft = ([r for r in runs if r["config"] == c and r["priority"] == 1]
-                   for c in (catalogue.fixed(catalogue.EQUAL).name, catalogue.SOFTADAPT_B1))
-    if fixed and soft:
-        m = [np.array([r["test"][k] for r in rs]) for rs in (soft, fixed) for k in ("forces_mae", "forces_rmse")]
-        text += (f" SoftAdapt β = 1 against fixed ⅓ (paper protocol, {len(soft)} and {len(fixed)} seeds): force MAE "
-                 f"{m[0].mean():.1f} vs {m[2].mean():.1f} meV/Å (× {m[0].mean() / m[2].mean():.2f}), RMSE "
-                 f"{m[1].mean():.0f} vs {m[3].mean():.0f} (× {m[1].mean() / m[3].mean():.2f}).")
-    paper, rec = ([r for r in runs if r["config"] == c] for c in (catalogue.fixed(catalogue.EQUAL).name,
-                                                                   catalogue.priority_configs(4)[0].name))
-    if paper and rec:
-        mean = lambda rs, k: float(np.mean([r["test"][k] for r in rs]))  # noqa: E731
-        r_mae = mean(rec, "forces_mae") / mean(paper, "forces_mae")
-        r_rmse = mean(rec, "forces_rmse") / mean(paper, "forces_rmse")
+    fixed, soft, rec = (config_stats(records, "mote2", c) for c in (
+        catalogue.fixed(catalogue.EQUAL).name, catalogue.SOFTADAPT_B1, catalogue.priority_configs(4)[0].name))
+    if fixed["n"] and soft["n"]:
+        text += (f" SoftAdapt β = 1 against fixed ⅓ (paper protocol, {soft['n']} and {fixed['n']} seeds): force MAE "
+                 f"{soft['forces_mae']:.1f} vs {fixed['forces_mae']:.1f} meV/Å (× "
+                 f"{soft['forces_mae'] / fixed['forces_mae']:.2f}), RMSE {soft['forces'][0]:.0f} vs "
+                 f"{fixed['forces'][0]:.0f} (× {soft['forces'][0] / fixed['forces'][0]:.2f}).")
+    if fixed["n"] and rec["n"]:
+        r_mae = rec["forces_mae"] / fixed["forces_mae"]
+        r_rmse = rec["forces"][0] / fixed["forces"][0]
         o = catalogue.RECOMMENDED_OPTIONS
         text += (f" The trainer's protocol ({'×'.join(map(str, o['hidden']))} {o['activation']} network, batches of "
                  f"{o['batch_size']}, {o['lr_schedule']} learning rate) changes fixed ⅓'s force MAE by × {r_mae:.2f} "
-                 f"and its RMSE by × {r_rmse:.2f} ({len(rec)} and {len(paper)} seeds)"
+                 f"and its RMSE by × {r_rmse:.2f} ({rec['n']} and {fixed['n']} seeds)"
                  + (": the typical force error is not set by the training protocol, but by the data or the 36 "
                     "descriptors that every run of the sweep keeps." if 0.8 < r_mae < 1.25 else "."))
     return text + "\n"
